@@ -1,0 +1,1 @@
+"""Automation service: status and tag rules driven by internal and external events."""

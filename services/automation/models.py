@@ -1,0 +1,14 @@
+"""The automation service's tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from shared.db import NAMING_CONVENTION
+
+
+class Base(DeclarativeBase):
+    """The automation service's own tables (its database holds the outbox and inbox too)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)

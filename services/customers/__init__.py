@@ -1,0 +1,1 @@
+"""Customers service: customer profiles, statuses, customer tags, lists and filters, bulk actions."""

@@ -1,0 +1,1 @@
+"""Notifications service: multilingual email templates, rendering, sending and the delivery log."""

@@ -1,0 +1,1 @@
+"""Registration service: sign-up, email validation, approval, login, devices and credentials."""

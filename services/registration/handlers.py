@@ -1,0 +1,9 @@
+"""Event handlers of the registration service and the explicit list of what it subscribes to."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.events.consumer import Handler
+
+SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {}

@@ -1,0 +1,9 @@
+"""Alembic environment of the registration service."""
+
+from alembic import context
+
+from services.registration.models import Base
+from shared.db import MessagingBase
+from shared.migrations import run_migrations
+
+run_migrations(context, [Base.metadata, MessagingBase.metadata])

@@ -1,0 +1,1 @@
+"""Tags service: the tag catalogue: names, descriptions, colours, order, fixed tags, merge."""

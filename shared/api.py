@@ -1,0 +1,155 @@
+"""The API base every service builds on: auth declared once, one error shape, pagination, ETags."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import flask_smorest
+import marshmallow as ma
+from flask import current_app, g, request
+from flask_smorest import abort
+
+from shared.auth import AuthError, Principal, TokenVerifier
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+class Schema(ma.Schema):
+    """Request and response schemas: unknown fields are an error, not silently dropped."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api with the bearer-token security scheme in every document."""
+
+    def init_app(self, app: Any, *args: Any, **kwargs: Any) -> None:
+        super().init_app(app, *args, **kwargs)
+        self.spec.components.security_scheme(
+            "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        )
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A Blueprint whose views declare the scopes they need, in code and in the OpenAPI document."""
+
+    def requires(self, *scopes: str) -> Callable[[F], F]:
+        """Require a valid bearer token granting every one of `scopes` (401, then 403)."""
+
+        def decorator(view: F) -> F:
+            @functools.wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                principal = authenticate()
+                missing = sorted(set(scopes) - principal.scopes)
+                if missing:
+                    abort(403, message=f"this action needs the scope {' '.join(missing)}")
+                return view(*args, **kwargs)
+
+            documented = self.doc(security=[{"bearerAuth": list(scopes)}])(wrapper)
+            documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
+            documented = self.alt_response(403, response="FORBIDDEN")(documented)
+            return cast(F, documented)
+
+        return decorator
+
+
+def authenticate() -> Principal:
+    """The caller of this request, from its bearer token; 401 when there is none or it is bad."""
+    principal: Principal | None = g.get("principal")
+    if principal is not None:
+        return principal
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        abort(
+            401,
+            message="a bearer token is required",
+            headers={"WWW-Authenticate": 'Bearer realm="crm"'},
+        )
+    verifier: TokenVerifier = current_app.extensions["crm.token_verifier"]
+    try:
+        principal = verifier.verify(token.strip())
+    except AuthError as exc:
+        abort(
+            401,
+            message=str(exc),
+            headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'},
+        )
+    g.principal = principal
+    return principal
+
+
+def current_principal() -> Principal:
+    """The authenticated caller of the current request."""
+    return authenticate()
+
+
+# --- optimistic concurrency ---------------------------------------------------------------------
+def etag_of(resource_id: object, version: int) -> str:
+    """A strong ETag for a resource at a version."""
+    return f'"{resource_id}-{version}"'
+
+
+def check_if_match(current: str) -> None:
+    """412 when the request's If-Match names another version; none sent is allowed."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    if "*" in candidates or current in candidates:
+        return
+    abort(
+        412,
+        message="the resource has changed since you read it; fetch it again and retry",
+        headers={"ETag": current},
+    )
+
+
+# --- cursor pagination --------------------------------------------------------------------------
+class PageArgsSchema(Schema):
+    """`limit` (1-500, default 50) and the opaque `cursor` of the previous page."""
+
+    limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=2000))
+
+
+def encode_cursor(values: list[Any]) -> str:
+    """An opaque cursor from the sort key of the last row of a page."""
+    raw = json.dumps(values, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The sort key a cursor carries; 422 on the `cursor` field when it is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        abort(422, message="invalid cursor", errors={"query": {"cursor": ["invalid cursor"]}})
+    return cast(list[Any], values)
+
+
+def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
+    """The `{items, next_cursor}` envelope of a list of `item_schema`."""
+    return cast(
+        type[ma.Schema],
+        type(
+            name,
+            (Schema,),
+            {
+                "items": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+                "next_cursor": ma.fields.String(allow_none=True, required=True),
+            },
+        ),
+    )

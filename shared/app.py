@@ -1,0 +1,145 @@
+"""Builds a service's Flask app: config, auth, correlation ids, metrics, health and API docs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, Response, current_app, g, jsonify, request, send_from_directory
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import metrics
+from shared.api import CORRELATION_HEADER, Api
+from shared.auth import TokenVerifier
+from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
+from shared.events.publisher import make_connection
+from shared.events.relay import OutboxRelay
+from shared.logging import correlation_id, new_correlation_id
+from shared.settings import Settings
+
+
+@dataclass
+class ServiceContext:
+    """What a service's views need, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    uow: UnitOfWorkFactory
+
+
+def service_context() -> ServiceContext:
+    """The current app's service context."""
+    return current_app.extensions["crm"]  # type: ignore[no-any-return]
+
+
+def create_service_app(
+    settings: Settings,
+    title: str,
+    blueprints: Iterable[Any],
+    description: str = "",
+    engine: Engine | None = None,
+) -> Flask:
+    """A Flask app serving `blueprints` and the ops endpoints under `/<service>`."""
+    service = settings.service
+    prefix = f"/{service}"
+    app = Flask(f"services.{service}")
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX=prefix,
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL=f"{prefix}/docs/assets/",
+        API_SPEC_OPTIONS={"info": {"description": description}},
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=20 * 1024 * 1024,
+    )
+    engine = engine or make_engine(settings.database_url)
+    session_factory = make_session_factory(engine)
+    app.extensions["crm"] = ServiceContext(
+        settings, engine, session_factory, UnitOfWorkFactory(session_factory, service)
+    )
+    app.extensions["crm.token_verifier"] = TokenVerifier(settings)
+    api = Api(app)
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    _register_request_hooks(app, service)
+    _register_ops_endpoints(app, settings, session_factory)
+    return app
+
+
+def _register_request_hooks(app: Flask, service: str) -> None:
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        cid = incoming if 0 < len(incoming) <= 200 else new_correlation_id()
+        g.correlation_token = correlation_id.set(cid)
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        cid = correlation_id.get()
+        if cid:
+            response.headers[CORRELATION_HEADER] = cid
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, response.status_code).inc()
+        if "started" in g:
+            metrics.HTTP_LATENCY.labels(service, endpoint).observe(time.perf_counter() - g.started)
+        return response
+
+    @app.teardown_request
+    def _reset(_exc: BaseException | None) -> None:
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            correlation_id.reset(token)
+
+
+def _register_ops_endpoints(
+    app: Flask, settings: Settings, session_factory: sessionmaker[Session]
+) -> None:
+    prefix = f"/{settings.service}"
+    relay_backlog: Callable[[], int] = OutboxRelay(session_factory, None, settings.service).backlog  # type: ignore[arg-type]
+    backlog_collector = metrics.BacklogCollector(settings.service, relay_backlog)
+
+    @app.get(f"{prefix}/healthz")
+    def healthz() -> Any:
+        """The process is up."""
+        return jsonify(status="ok", service=settings.service)
+
+    @app.get(f"{prefix}/readyz")
+    def readyz() -> Any:
+        """The database and the broker answer."""
+        checks: dict[str, str] = {}
+        try:
+            with session_factory() as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            with make_connection(settings.broker_url) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return jsonify(status="ready" if ready else "not ready", checks=checks), (
+            200 if ready else 503
+        )
+
+    @app.get(f"{prefix}/metrics")
+    def metrics_endpoint() -> Any:
+        """Prometheus metrics."""
+        body, content_type = metrics.render([backlog_collector])
+        return Response(body, content_type=content_type)
+
+    @app.get(f"{prefix}/docs/assets/<path:filename>")
+    def swagger_assets(filename: str) -> Any:
+        """Swagger UI's own files, served here so the docs work offline."""
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)

@@ -1,0 +1,132 @@
+"""The `crm` command: run the suite, a service's web or worker process, migrations, tokens."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shared.logging import configure_logging
+from shared.settings import SERVICES, Settings
+
+log = logging.getLogger("crm")
+
+
+def _settings(service: str = "customers") -> Settings:
+    settings = Settings.from_env(service)
+    configure_logging(settings.log_level)
+    return settings
+
+
+@click.group()
+def main() -> None:
+    """Customer-management suite: customers, tags, registration, notifications, automation."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
+def serve(host: str, port: int) -> None:
+    """Run the whole suite in one process (SQLite, in-memory broker, mail to files)."""
+    from werkzeug.serving import make_server
+
+    from shared.suite import EmbeddedSuite
+
+    settings = _settings()
+    suite = EmbeddedSuite(settings).start()
+    server = make_server(host, port, suite.wsgi, threaded=True)
+    click.echo(f"CRM suite on http://{host}:{port}/  (API docs: http://{host}:{port}/tags/docs)")
+    click.echo(f"emails are written to {settings.mail_dir}/; stop with Ctrl-C")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        suite.stop()
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+@click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")))
+def web(service: str, port: int, workers: int) -> None:
+    """Serve one service's HTTP API with gunicorn."""
+    from gunicorn.app.base import BaseApplication
+
+    from shared.migrations import migrate
+    from shared.suite import create_app
+
+    settings = _settings(service)
+    migrate(settings)
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"0.0.0.0:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 20)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    _Gunicorn().run()
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+def worker(service: str) -> None:
+    """Run one service's consumer, outbox relay and scheduled jobs."""
+    from shared.migrations import migrate
+    from shared.suite import build_worker
+
+    settings = _settings(service)
+    migrate(settings)
+    build_worker(settings).run_forever()
+
+
+@main.command("migrate")
+@click.argument("service", type=click.Choice([*SERVICES, "all"]))
+def migrate_command(service: str) -> None:
+    """Create the service's database if missing and bring it to the latest schema."""
+    from shared.migrations import migrate
+
+    for name in SERVICES if service == "all" else (service,):
+        migrate(_settings(name))
+        click.echo(f"{name}: migrated")
+
+
+@main.command()
+@click.option("--scope", default=" ".join(__import__("shared.auth").auth.STAFF_SCOPES))
+@click.option("--subject", default="staff:cli", show_default=True)
+@click.option("--hours", type=float, default=8.0, show_default=True)
+@click.option("--private-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def token(scope: str, subject: str, hours: float, private_key: Path | None) -> None:
+    """Print a staff token (HS256 with CRM_JWT_SECRET, or RS256 with --private-key)."""
+    from shared.auth import issue_token
+
+    settings = Settings.from_env()
+    key = private_key.read_text() if private_key else None
+    click.echo(
+        issue_token(
+            settings, subject, scope.split(), ttl=timedelta(hours=hours), private_key=key
+        )
+    )
+
+
+@main.command("mail-sink")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=1025, show_default=True)
+@click.option("--dir", "mail_dir", type=click.Path(path_type=Path), default=None)
+def mail_sink(host: str, port: int, mail_dir: Path | None) -> None:
+    """Run an SMTP server that writes every message it receives as an .eml file."""
+    from shared.mailsink import run_mail_sink
+
+    settings = _settings()
+    run_mail_sink(host, port, mail_dir or settings.mail_dir)

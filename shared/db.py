@@ -1,0 +1,194 @@
+"""Database: one engine per service, sessions, and the unit of work every use case runs in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from shared.events.envelope import CloudEvent, make_event
+from shared.events.registry import validate_data
+from shared.logging import current_correlation_id
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite included)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class MessagingBase(DeclarativeBase):
+    """The outbox and inbox tables every service database holds."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class OutboxMessage(MessagingBase):
+    """An event written with the change that caused it, waiting for the relay to publish it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index(
+            "ix_outbox_unsent",
+            "id",
+            postgresql_where=text("sent_at IS NULL"),
+            sqlite_where=text("sent_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    type: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxMessage(MessagingBase):
+    """An event this service has handled, so that a redelivery has no second effect."""
+
+    __tablename__ = "inbox"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    type: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode for threads."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    options: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    options.update(kwargs)
+    return create_engine(url, **options)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions that keep loaded objects usable after commit (views serialize them)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+class UnitOfWork:
+    """One transaction: the changes of a use case and the events they cause, or nothing."""
+
+    session: Session
+
+    def __init__(self, session_factory: sessionmaker[Session], source: str) -> None:
+        self._session_factory = session_factory
+        self.source = source
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self._committed = False
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def commit(self) -> None:
+        """Make the changes and their outbox rows durable together."""
+        self.session.commit()
+        self._committed = True
+
+    def rollback(self) -> None:
+        """Drop every change and event of this unit of work."""
+        self.session.rollback()
+
+    def emit(self, type: str, data: dict[str, Any], subject: str | None = None) -> CloudEvent:
+        """Write an event to the outbox, inside this transaction; it is published after commit."""
+        validate_data(type, data)
+        cloud_event = make_event(
+            type,
+            data,
+            source=self.source,
+            subject=subject,
+            correlationid=current_correlation_id(),
+        )
+        self.session.add(
+            OutboxMessage(
+                event_id=uuid.UUID(cloud_event.id),
+                type=type,
+                subject=subject,
+                payload=cloud_event.to_json(),
+                created_at=utcnow(),
+            )
+        )
+        return cloud_event
+
+
+class UnitOfWorkFactory:
+    """Builds units of work for one service's database."""
+
+    def __init__(self, session_factory: sessionmaker[Session], source: str) -> None:
+        self.session_factory = session_factory
+        self.source = source
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.source)

@@ -1,0 +1,1 @@
+"""The event backbone: CloudEvents envelope, schemas, topology, outbox relay, publisher, consumer."""

@@ -1,0 +1,163 @@
+"""The data schema of every event type the suite publishes or accepts (see docs/events.md)."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+
+class EventData(Schema):
+    """Event data: unknown fields are tolerated so that producers can add fields first."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _uuid(**kwargs: object) -> fields.UUID:
+    return fields.UUID(required=True, **kwargs)  # type: ignore[arg-type]
+
+
+Decimal = fields.String(
+    required=True, validate=validate.Regexp(r"^-?\d{1,15}(\.\d{1,4})?$", error="not a decimal")
+)
+Currency = fields.String(
+    required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="not an ISO 4217 code")
+)
+
+
+# --- tags ---------------------------------------------------------------------------------------
+class TagStateData(EventData):
+    """A tag's full state, so that consumers keep a projection without calling back."""
+
+    id = _uuid()
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    description = fields.String(required=True)
+    color = fields.String(required=True, validate=validate.Regexp(r"^#[0-9a-f]{6}$"))
+    order = fields.Integer(required=True, allow_none=True)
+    is_fixed = fields.Boolean(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class TagDeletedData(EventData):
+    id = _uuid()
+    name = fields.String(required=True)
+
+
+class TagMergedData(EventData):
+    from_ = _uuid(data_key="from")
+    into = _uuid()
+
+
+# --- customers ----------------------------------------------------------------------------------
+class CustomerContactData(EventData):
+    """What notifications needs of a customer to write to them."""
+
+    email = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    company_name = fields.String(allow_none=True)
+    email_consent = fields.Boolean()
+
+
+class CustomerCreatedData(EventData):
+    customer_id = _uuid()
+    kind = fields.String(required=True, validate=validate.OneOf(["individual", "company"]))
+    status = fields.String(required=True)
+    customer = fields.Nested(CustomerContactData, required=True)
+
+
+class CustomerUpdatedData(EventData):
+    customer_id = _uuid()
+    changed = fields.List(fields.String(), required=True)
+    customer = fields.Nested(CustomerContactData, required=True)
+
+
+class CustomerDeletedData(EventData):
+    customer_id = _uuid()
+    tag_ids = fields.List(fields.UUID(), load_default=list)
+
+
+class CustomerMergedData(EventData):
+    customer_id = _uuid()
+    duplicate_id = _uuid()
+
+
+class CustomerTaggingData(EventData):
+    customer_id = _uuid()
+    tag_id = _uuid()
+    tag_name = fields.String(allow_none=True)
+    reason = fields.String(load_default="manual")
+    customer = fields.Nested(CustomerContactData)
+
+
+class CustomerStatusChangedData(EventData):
+    customer_id = _uuid()
+    from_ = fields.String(required=True, allow_none=True, data_key="from")
+    to = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.Regexp(r"^(manual|rule:.+|import)$"))
+    customer = fields.Nested(CustomerContactData)
+
+
+# --- external systems ---------------------------------------------------------------------------
+class ExternalEventData(EventData):
+    customer_id = _uuid()
+
+
+class PurchaseCompletedData(ExternalEventData):
+    amount = Decimal
+    currency = Currency
+    order_reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class InvoiceIssuedData(ExternalEventData):
+    amount = Decimal
+    currency = Currency
+    invoice_number = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class PaymentRecordedData(ExternalEventData):
+    amount = Decimal
+    currency = Currency
+
+
+class AppointmentCompletedData(ExternalEventData):
+    kind = fields.String(
+        load_default="appointment", validate=validate.OneOf(["appointment", "group_event"])
+    )
+    appointment_id = fields.String(validate=validate.Length(max=200))
+    title = fields.String(validate=validate.Length(max=500))
+
+
+class SupportRequestCreatedData(ExternalEventData):
+    request_id = fields.String(validate=validate.Length(max=200))
+    title = fields.String(validate=validate.Length(max=500))
+
+
+class MarketingEmailData(ExternalEventData):
+    campaign = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    url = fields.String(validate=validate.Length(max=2000))
+
+
+CATALOGUE: dict[str, type[Schema]] = {
+    "tag.created": TagStateData,
+    "tag.updated": TagStateData,
+    "tag.deleted": TagDeletedData,
+    "tag.merged": TagMergedData,
+    "customer.created": CustomerCreatedData,
+    "customer.updated": CustomerUpdatedData,
+    "customer.deleted": CustomerDeletedData,
+    "customer.merged": CustomerMergedData,
+    "customer.tagged": CustomerTaggingData,
+    "customer.untagged": CustomerTaggingData,
+    "customer.status_changed": CustomerStatusChangedData,
+    "billing.purchase.completed": PurchaseCompletedData,
+    "billing.invoice.issued": InvoiceIssuedData,
+    "billing.payment.recorded": PaymentRecordedData,
+    "scheduling.appointment.completed": AppointmentCompletedData,
+    "support.request.created": SupportRequestCreatedData,
+    "marketing.email.opened": MarketingEmailData,
+    "marketing.email.clicked": MarketingEmailData,
+}
+
+EXTERNAL_TYPES = frozenset(t for t in CATALOGUE if t.split(".")[0] in {"billing", "scheduling", "support", "marketing"})

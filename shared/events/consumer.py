@@ -1,0 +1,225 @@
+"""The consumer loop: JSON only, idempotent through the inbox, ack after commit, dead letters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kombu import Connection
+from kombu.mixins import ConsumerMixin
+from kombu.transport.base import Message
+
+from shared import metrics
+from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory
+from shared.events.envelope import CloudEvent, InvalidEvent
+from shared.events.publisher import EventPublisher, OutgoingMessage
+from shared.events.registry import parse_event
+from shared.events.topology import DEAD_EXCHANGE, dead_routing_key, declare_topology
+from shared.logging import correlated
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[CloudEvent, UnitOfWork], None]
+
+
+def record_in_inbox(uow: UnitOfWork, event: CloudEvent) -> bool:
+    """Note the event as handled in this transaction; False if it already was."""
+    event_id = _event_uuid(event.id)
+    if uow.session.get(InboxMessage, event_id) is not None:
+        return False
+    uow.session.add(InboxMessage(event_id=event_id, type=event.type))
+    uow.session.flush()
+    return True
+
+
+def _event_uuid(event_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
+        # Ids from other systems need not be UUIDs; a stable UUID of the text stands in for them.
+        return uuid.uuid5(uuid.NAMESPACE_URL, event_id)
+
+
+class EventDispatcher:
+    """Runs a service's handlers for one event, once, in one transaction."""
+
+    def __init__(
+        self, service: str, handlers: Mapping[str, Sequence[Handler]], uow_factory: UnitOfWorkFactory
+    ) -> None:
+        self.service = service
+        self.handlers = handlers
+        self.uow_factory = uow_factory
+
+    @property
+    def event_types(self) -> list[str]:
+        """The event types this service subscribes to."""
+        return sorted(self.handlers)
+
+    def dispatch(self, event: CloudEvent) -> bool:
+        """Handle the event unless the inbox says it was; True if it was handled now."""
+        with self.uow_factory() as uow:
+            if not record_in_inbox(uow, event):
+                return False
+            for handler in self.handlers.get(event.type, ()):
+                handler(event, uow)
+            uow.commit()
+            return True
+
+
+class EventConsumer(ConsumerMixin):
+    """Consumes `<service>.events`, reconnecting by itself after a broker restart."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        dispatcher: EventDispatcher,
+        dead_letters: EventPublisher,
+        delivery_limit: int = 5,
+        prefetch: int = 50,
+    ) -> None:
+        self.connection = connection
+        self.dispatcher = dispatcher
+        self.dead_letters = dead_letters
+        self.delivery_limit = delivery_limit
+        self.prefetch = prefetch
+        self.service = dispatcher.service
+        self.ready = threading.Event()
+        # Deliveries seen per message, for transports that do not count them (memory://).
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+
+    def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
+        queue = declare_topology(
+            channel, self.service, self.dispatcher.event_types, self.delivery_limit
+        )
+        return [
+            Consumer(
+                queues=[queue],
+                accept=["json"],
+                callbacks=[self.on_message],
+                on_decode_error=self.on_decode_error,
+                prefetch_count=self.prefetch,
+            )
+        ]
+
+    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+        self.ready.set()
+        log.info("consuming", extra={"queue": f"{self.service}.events"})
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        self.ready.clear()
+        log.warning("broker connection lost; reconnecting", extra={"retry_in": interval})
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        """A body that is not JSON (or not an accepted content type) is dead-lettered at once."""
+        self._dead_letter(message, "undecodable", f"undecodable message: {exc}")
+
+    def on_message(self, body: Any, message: Message) -> None:
+        try:
+            event = parse_event(body)
+        except InvalidEvent as exc:
+            self._dead_letter(message, "invalid", str(exc))
+            return
+        with correlated(event.correlationid, self.service):
+            started = time.perf_counter()
+            try:
+                handled = self.dispatcher.dispatch(event)
+            except Exception as exc:  # noqa: BLE001  (the message is retried, then dead-lettered)
+                self._retry_or_dead_letter(message, event, exc)
+                return
+            message.ack()
+            self._attempts.pop(event.id, None)
+            outcome = "handled" if handled else "duplicate"
+            metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
+            log.info(
+                "event consumed",
+                extra={
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "outcome": outcome,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+    def _retry_or_dead_letter(self, message: Message, event: CloudEvent, exc: Exception) -> None:
+        attempt = self._attempt_number(message, event.id)
+        log.error(
+            "event handler failed",
+            exc_info=exc,
+            extra={"event_id": event.id, "event_type": event.type, "attempt": attempt},
+        )
+        metrics.EVENTS_CONSUMED.labels(self.service, event.type, "failed").inc()
+        if attempt >= self.delivery_limit:
+            self._attempts.pop(event.id, None)
+            self._dead_letter(
+                message, "handler_failed", f"handler failed {attempt} times: {exc!r}"
+            )
+            return
+        # A short, growing pause so that a transient outage (database restart) is ridden out.
+        time.sleep(min(0.05 * 2 ** (attempt - 1), 2.0))
+        message.requeue()
+
+    def _attempt_number(self, message: Message, event_id: str) -> int:
+        previous = (message.headers or {}).get("x-delivery-count")
+        if isinstance(previous, int):
+            return previous + 1
+        count = self._attempts.get(event_id, 0) + 1
+        self._attempts[event_id] = count
+        self._attempts.move_to_end(event_id)
+        while len(self._attempts) > 10_000:
+            self._attempts.popitem(last=False)
+        return count
+
+    def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
+        """Copy the message to `<service>.events.dead` with the reason, then drop it here."""
+        raw = message.body
+        body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        properties = message.properties or {}
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-crm-dead-reason": reason[:2000],
+                "x-crm-dead-kind": kind,
+                "x-crm-original-routing-key": message.delivery_info.get("routing_key"),
+                "x-crm-original-content-type": message.content_type,
+            }
+        )
+        self.dead_letters.publish_batch(
+            [
+                OutgoingMessage(
+                    routing_key=dead_routing_key(self.service),
+                    body=body,
+                    message_id=str(properties.get("message_id") or uuid.uuid4()),
+                    headers=_plain_headers(headers),
+                )
+            ],
+            exchange=DEAD_EXCHANGE,
+        )
+        message.ack()
+        metrics.EVENTS_DEAD_LETTERED.labels(self.service, kind).inc()
+        log.warning(
+            "message dead-lettered",
+            extra={
+                "reason": reason,
+                "routing_key": message.delivery_info.get("routing_key"),
+                "queue": dead_routing_key(self.service),
+            },
+        )
+
+
+def _plain_headers(headers: dict[str, Any]) -> dict[str, Any]:
+    """AMQP headers the broker accepts back: drop the broker's own x-death bookkeeping."""
+    plain: dict[str, Any] = {}
+    for key, value in headers.items():
+        if key in {"x-death", "x-first-death-exchange", "x-first-death-queue"}:
+            continue
+        if isinstance(value, str | int | float | bool) or value is None:
+            plain[key] = value
+        else:
+            plain[key] = json.dumps(value, default=str)
+    return plain
