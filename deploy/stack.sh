@@ -27,7 +27,8 @@ fi
 # --- configuration: keep what the environment already says --------------------
 export PORT="${PORT:-8000}"
 export CRM_ENV="${CRM_ENV:-development}"
-export CRM_DATABASE_URL="${CRM_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/crm_{service}}"
+DEFAULT_DATABASE_URL='postgresql+psycopg://postgres@127.0.0.1:5432/crm_{service}'
+export CRM_DATABASE_URL="${CRM_DATABASE_URL:-$DEFAULT_DATABASE_URL}"
 export CRM_BROKER_URL="${CRM_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
 export CRM_SMTP_HOST="${CRM_SMTP_HOST:-127.0.0.1}"
 export CRM_SMTP_PORT="${CRM_SMTP_PORT:-1025}"

@@ -77,15 +77,16 @@ def authenticate() -> Principal:
         )
     verifier: TokenVerifier = current_app.extensions["crm.token_verifier"]
     try:
-        principal = verifier.verify(token.strip())
+        verified = verifier.verify(token.strip())
     except AuthError as exc:
         abort(
             401,
             message=str(exc),
             headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'},
         )
-    g.principal = principal
-    return principal
+        raise  # abort raised already; this only tells the type checker
+    g.principal = verified
+    return verified
 
 
 def current_principal() -> Principal:

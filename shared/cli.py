@@ -72,6 +72,14 @@ def web(service: str, port: int, workers: int) -> None:
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", None)
+            self.cfg.set("control_socket_disable", True)
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                from prometheus_client import multiprocess
+
+                self.cfg.set(
+                    "child_exit",
+                    lambda _server, child: multiprocess.mark_process_dead(child.pid),
+                )
 
         def load(self) -> Any:
             return create_app(settings)
@@ -114,9 +122,7 @@ def token(scope: str, subject: str, hours: float, private_key: Path | None) -> N
     settings = Settings.from_env()
     key = private_key.read_text() if private_key else None
     click.echo(
-        issue_token(
-            settings, subject, scope.split(), ttl=timedelta(hours=hours), private_key=key
-        )
+        issue_token(settings, subject, scope.split(), ttl=timedelta(hours=hours), private_key=key)
     )
 
 

@@ -52,18 +52,27 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        cid = correlation_id.get()
-        if cid:
-            line["correlation_id"] = cid
-        service = _service.get()
-        if service:
-            line["service"] = service
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and not key.startswith("_") and value is not None:
                 line[key] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
+
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_context(*args: object, **kwargs: object) -> logging.LogRecord:
+    # Read the context when the record is made, in the thread that logs, not when formatted.
+    record = _base_factory(*args, **kwargs)
+    record.correlation_id = correlation_id.get()
+    record.service = _service.get()
+    return record
+
+
+if getattr(_base_factory, "__name__", "") != "_record_with_context":
+    logging.setLogRecordFactory(_record_with_context)
 
 
 def configure_logging(level: str = "INFO") -> None:

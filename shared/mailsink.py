@@ -133,6 +133,7 @@ class MailSink:
 def run_mail_sink(host: str, port: int, mail_dir: Path) -> None:
     """Run the sink until SIGINT or SIGTERM."""
     stopped = threading.Event()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command lines
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         stopped.set()
@@ -150,6 +151,6 @@ def run_mail_sink(host: str, port: int, mail_dir: Path) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     log.info("mail sink stopped")

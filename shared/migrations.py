@@ -87,9 +87,7 @@ def run_migrations(context: Any, target_metadata: Any) -> None:
 
 
 def _run(context: Any, connection: Any, target_metadata: Any) -> None:
-    context.configure(
-        connection=connection, target_metadata=target_metadata, render_as_batch=True
-    )
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -42,7 +42,9 @@ class Settings:
     bulk_sync_limit: int = 10_000
 
     @classmethod
-    def from_env(cls, service: str = "customers", environ: dict[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, service: str = "customers", environ: dict[str, str] | None = None
+    ) -> Settings:
         """Read the settings of `service` from the environment."""
         env = dict(os.environ if environ is None else environ)
         data_dir = Path(env.get("CRM_DATA_DIR", "var"))

@@ -49,6 +49,7 @@ class PathDispatcher:
         app = self.apps.get(segment)
         if app is not None:
             return app(environ, start_response)
+        body: dict[str, Any]
         if segment == "":
             body = {
                 "services": {

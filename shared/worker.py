@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -77,7 +78,7 @@ class Worker:
         if self.consumer is not None:
             self._spawn(f"{service}-consumer", self.consumer.run)
         for job in self.jobs:
-            self._spawn(f"{service}-{job.name}", lambda job=job: self._every(job))
+            self._spawn(f"{service}-{job.name}", functools.partial(self._every, job))
         return self
 
     def _spawn(self, name: str, target: Callable[[], Any]) -> None:

@@ -1,1 +1,1 @@
-"""Customers service: customer profiles, statuses, customer tags, lists and filters, bulk actions."""
+"""Customers service: profiles, statuses, customer tags, lists, filters, bulk actions."""

@@ -1,1 +1,1 @@
-"""The event backbone: CloudEvents envelope, schemas, topology, outbox relay, publisher, consumer."""
+"""The event backbone: envelope, schemas, topology, outbox relay, publisher, consumer."""

@@ -160,4 +160,6 @@ CATALOGUE: dict[str, type[Schema]] = {
     "marketing.email.clicked": MarketingEmailData,
 }
 
-EXTERNAL_TYPES = frozenset(t for t in CATALOGUE if t.split(".")[0] in {"billing", "scheduling", "support", "marketing"})
+EXTERNAL_TYPES = frozenset(
+    t for t in CATALOGUE if t.split(".")[0] in {"billing", "scheduling", "support", "marketing"}
+)

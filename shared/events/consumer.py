@@ -50,7 +50,10 @@ class EventDispatcher:
     """Runs a service's handlers for one event, once, in one transaction."""
 
     def __init__(
-        self, service: str, handlers: Mapping[str, Sequence[Handler]], uow_factory: UnitOfWorkFactory
+        self,
+        service: str,
+        handlers: Mapping[str, Sequence[Handler]],
+        uow_factory: UnitOfWorkFactory,
     ) -> None:
         self.service = service
         self.handlers = handlers
@@ -107,7 +110,9 @@ class EventConsumer(ConsumerMixin):
             )
         ]
 
-    def on_consume_ready(self, connection: Any, channel: Any, consumers: Any, **kwargs: Any) -> None:
+    def on_consume_ready(
+        self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
+    ) -> None:
         self.ready.set()
         log.info("consuming", extra={"queue": f"{self.service}.events"})
 
@@ -156,9 +161,7 @@ class EventConsumer(ConsumerMixin):
         metrics.EVENTS_CONSUMED.labels(self.service, event.type, "failed").inc()
         if attempt >= self.delivery_limit:
             self._attempts.pop(event.id, None)
-            self._dead_letter(
-                message, "handler_failed", f"handler failed {attempt} times: {exc!r}"
-            )
+            self._dead_letter(message, "handler_failed", f"handler failed {attempt} times: {exc!r}")
             return
         # A short, growing pause so that a transient outage (database restart) is ridden out.
         time.sleep(min(0.05 * 2 ** (attempt - 1), 2.0))

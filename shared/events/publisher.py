@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import warnings
@@ -36,9 +37,7 @@ def make_connection(broker_url: str, heartbeat: int = 0) -> Connection:
     options: dict[str, Any] = {}
     if broker_url.startswith("memory://"):
         options["polling_interval"] = 0.02
-    return Connection(
-        broker_url, heartbeat=heartbeat, transport_options=options, connect_timeout=5
-    )
+    return Connection(broker_url, heartbeat=heartbeat, transport_options=options, connect_timeout=5)
 
 
 class EventPublisher:
@@ -142,23 +141,18 @@ class EventPublisher:
 
     def _drop_unroutable(self) -> None:
         # kombu's in-memory transport keeps unroutable messages in a queue no one reads.
-        try:
+        # The queue exists only once something was unroutable.
+        with contextlib.suppress(Exception):
             self._channel.queue_purge("ae.undeliver")
-        except Exception:  # noqa: BLE001  (the queue exists only once something was unroutable)
-            pass
 
     def reset(self) -> None:
         """Forget the channel (after a broker error); the next batch opens a new one."""
         channel, self._channel, self._producer = self._channel, None, None
         if channel is not None:
-            try:
+            with contextlib.suppress(Exception):
                 channel.close()
-            except Exception:  # noqa: BLE001
-                pass
-        try:
+        with contextlib.suppress(Exception):
             self.connection.close()
-        except Exception:  # noqa: BLE001
-            pass
         self.connection = self.connection.clone()
 
     def close(self) -> None:

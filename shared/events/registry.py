@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema
 
 from shared.events.catalogue import CATALOGUE
 from shared.events.envelope import CloudEvent, InvalidEvent, parse_envelope
 
-_SCHEMAS: dict[str, Schema] = {type: schema() for type, schema in CATALOGUE.items()}
+_SCHEMAS: dict[str, Schema] = {name: schema() for name, schema in CATALOGUE.items()}
 
 
-def register_event_type(type: str, schema: type[Schema] | Schema) -> None:
+def register_event_type(event_type: str, schema: type[Schema] | Schema) -> None:
     """Declare an event type and the schema its `data` must satisfy."""
-    _SCHEMAS[type] = schema() if isinstance(schema, type) else schema
+    _SCHEMAS[event_type] = schema() if isinstance(schema, type) else schema
 
 
 def known_event_types() -> list[str]:
@@ -23,19 +23,19 @@ def known_event_types() -> list[str]:
     return sorted(_SCHEMAS)
 
 
-def schema_for(type: str) -> Schema:
+def schema_for(event_type: str) -> Schema:
     """The data schema of an event type; InvalidEvent for an unknown type."""
     try:
-        return _SCHEMAS[type]
+        return _SCHEMAS[event_type]
     except KeyError:
-        raise InvalidEvent(f"unknown event type {type!r}") from None
+        raise InvalidEvent(f"unknown event type {event_type!r}") from None
 
 
-def validate_data(type: str, data: dict[str, Any]) -> None:
+def validate_data(event_type: str, data: dict[str, Any]) -> None:
     """Check an event's data against its type's schema; InvalidEvent says what is wrong."""
-    errors = schema_for(type).validate(data)
+    errors = schema_for(event_type).validate(data)
     if errors:
-        raise InvalidEvent(f"invalid data for {type}: {json.dumps(errors, sort_keys=True)}")
+        raise InvalidEvent(f"invalid data for {event_type}: {json.dumps(errors, sort_keys=True)}")
 
 
 def parse_event(body: Any) -> CloudEvent:

@@ -91,9 +91,14 @@ class OutboxRelay:
     def backlog(self) -> int:
         """How many committed events wait to be published."""
         with self.session_factory() as session:
-            return session.scalar(
-                select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
-            ) or 0
+            return (
+                session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(OutboxMessage.sent_at.is_(None))
+                )
+                or 0
+            )
 
     def purge_sent(self, older_than: timedelta = timedelta(days=7)) -> int:
         """Delete sent rows past their retention; how many went."""

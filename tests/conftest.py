@@ -1,0 +1,116 @@
+"""Fixtures shared by every test level: settings, real databases and broker, tokens."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from shared.auth import issue_token
+from shared.migrations import migrate
+from shared.settings import SERVICES, Settings
+from tests.servers import (
+    PG_ADMIN_URL,
+    fresh_vhost,
+    require_postgres,
+    require_rabbitmq,
+    worker_id,
+)
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+def settings_for(service: str, **overrides: Any) -> Settings:
+    """Settings of a service for tests: the test secret, fast relays, small limits."""
+    base = Settings(
+        service=service,
+        jwt_secret=TEST_SECRET,
+        relay_idle_seconds=0.02,
+        delivery_limit=3,
+        prefetch=20,
+    )
+    return base.__class__(**{**base.__dict__, **overrides})
+
+
+@pytest.fixture
+def make_token() -> Callable[..., dict[str, str]]:
+    """Authorization headers for a staff token granting the given scopes."""
+
+    def _make(*scopes: str, subject: str = "staff:test") -> dict[str, str]:
+        settings = settings_for("customers")
+        return {"Authorization": f"Bearer {issue_token(settings, subject, list(scopes))}"}
+
+    return _make
+
+
+def _pg_database_url(service: str) -> str:
+    name = f"crm_test_{service}_{worker_id()}"
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _recreate_pg_database(url: str) -> None:
+    target = make_url(url).database
+    admin = sa.create_engine(
+        make_url(url).set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{target}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_databases() -> dict[str, str]:
+    """One fresh, migrated PostgreSQL database per service for this test process."""
+    require_postgres()
+    urls = {}
+    for service in SERVICES:
+        url = _pg_database_url(service)
+        _recreate_pg_database(url)
+        migrate(settings_for(service, database_urls={service: url}))
+        urls[service] = url
+    return urls
+
+
+def truncate_all(url: str, keep: tuple[str, ...] = ("alembic_version",)) -> None:
+    """Empty every table of a database (between tests)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as connection:
+        tables = [name for name in sa.inspect(connection).get_table_names() if name not in keep]
+        if tables:
+            quoted = ", ".join(f'"{name}"' for name in tables)
+            connection.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """An empty RabbitMQ virtual host for this test process."""
+    require_rabbitmq()
+    return fresh_vhost(f"crm_test_{worker_id()}")
+
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """Random names, so that tests sharing a server do not see each other's data."""
+    return lambda prefix: f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def pg_settings(pg_databases: dict[str, str]) -> Iterator[Callable[..., Settings]]:
+    """Settings for a service on its (emptied) PostgreSQL test database."""
+    used: set[str] = set()
+
+    def _make(service: str, **overrides: Any) -> Settings:
+        if service not in used:
+            truncate_all(pg_databases[service])
+            used.add(service)
+        return settings_for(service, database_urls={service: pg_databases[service]}, **overrides)
+
+    yield _make

@@ -1,0 +1,63 @@
+"""Finding the real servers the tests need: the local PostgreSQL and RabbitMQ.
+
+Where a server does not answer, tests that need it are skipped, unless CRM_REQUIRE_SERVERS=1
+(set by CI), which turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("CRM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/")
+AMQP_HOST = os.environ.get("CRM_TEST_AMQP_HOST", "127.0.0.1")
+AMQP_PORT = int(os.environ.get("CRM_TEST_AMQP_PORT", "5672"))
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    """Skip (or, in CI, fail) the calling test when the server does not answer."""
+    if _answers(host, port):
+        return
+    message = f"{name} does not answer on {host}:{port}"
+    if os.environ.get("CRM_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{message} (CRM_REQUIRE_SERVERS=1)", pytrace=False)
+    pytest.skip(message)
+
+
+def require_postgres() -> None:
+    """The local PostgreSQL must answer."""
+    require_server("PostgreSQL", "127.0.0.1", 5432)
+
+
+def require_rabbitmq() -> None:
+    """The local RabbitMQ must answer."""
+    require_server("RabbitMQ", AMQP_HOST, AMQP_PORT)
+
+
+def worker_id() -> str:
+    """The pytest-xdist worker running this process (`main` without xdist)."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run rabbitmqctl (the broker runs on this machine)."""
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def fresh_vhost(name: str) -> str:
+    """An empty RabbitMQ virtual host the guest user may use; its AMQP URL."""
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=120)
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{name}"

@@ -1,0 +1,225 @@
+"""The deployment files: docker-compose.yml, the nginx gateway, the RabbitMQ definitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY = ROOT / "deploy" / "gateway"
+SERVICES = ["customers", "tags", "registration", "notifications", "automation"]
+HEALTHY = {"condition": "service_healthy"}
+NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    """The parsed docker-compose.yml (anchors and merge keys resolved)."""
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def definitions() -> dict[str, Any]:
+    """The parsed RabbitMQ definitions."""
+    return json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_each_service_has_web_and_worker_from_the_one_dockerfile(
+    compose: dict[str, Any], service: str, role: str
+) -> None:
+    entry = compose["services"][f"{service}-{role}"]
+    assert entry["command"] == [role, service]
+    assert entry["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}
+    assert (ROOT / entry["build"]["dockerfile"]).is_file()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_app_containers_get_the_crm_environment(
+    compose: dict[str, Any], service: str, role: str
+) -> None:
+    env = compose["services"][f"{service}-{role}"]["environment"]
+    assert env["CRM_ENV"]
+    assert env["CRM_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@postgres:5432/crm_{service}" in env["CRM_DATABASE_URL"]
+    assert (
+        env["CRM_BROKER_URL"].startswith("amqp://") and "@rabbitmq:5672/" in env["CRM_BROKER_URL"]
+    )
+    assert env["CRM_SMTP_HOST"] == "mailpit"
+    assert str(env["CRM_SMTP_PORT"]) == "1025"
+    assert env["CRM_TAGS_URL"] == "http://tags-web:8000"
+    assert env["CRM_JWT_SECRET"] == "${CRM_JWT_SECRET:?set CRM_JWT_SECRET}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_app_containers_wait_for_healthy_servers_and_migrations(
+    compose: dict[str, Any], service: str, role: str
+) -> None:
+    depends = compose["services"][f"{service}-{role}"]["depends_on"]
+    assert depends["postgres"] == HEALTHY
+    assert depends["rabbitmq"] == HEALTHY
+    assert depends["migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_migrate_runs_once_for_all_services_after_postgres(compose: dict[str, Any]) -> None:
+    migrate = compose["services"]["migrate"]
+    assert migrate["command"] == ["migrate", "all"]
+    assert migrate["depends_on"]["postgres"] == HEALTHY
+    assert migrate["restart"] == "no"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_web_healthcheck_hits_its_own_healthz(compose: dict[str, Any], service: str) -> None:
+    test = compose["services"][f"{service}-web"]["healthcheck"]["test"]
+    command = " ".join(test)
+    assert f"http://127.0.0.1:8000/{service}/healthz" in command
+    assert "urllib" in command and "curl" not in command
+
+
+def test_servers_have_healthchecks(compose: dict[str, Any]) -> None:
+    rabbit = compose["services"]["rabbitmq"]["healthcheck"]["test"]
+    assert "rabbitmq-diagnostics -q ping" in " ".join(rabbit)
+    assert "pg_isready" in " ".join(compose["services"]["postgres"]["healthcheck"]["test"])
+
+
+def test_postgres_creates_every_service_database(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["postgres"]["volumes"]
+    assert any(
+        v.startswith("./deploy/postgres/init.sql:/docker-entrypoint-initdb.d/") for v in volumes
+    )
+    init = (ROOT / "deploy" / "postgres" / "init.sql").read_text()
+    for service in SERVICES:
+        assert f"CREATE DATABASE crm_{service};" in init
+
+
+def test_rabbitmq_mounts_its_config_and_definitions(compose: dict[str, Any]) -> None:
+    volumes = compose["services"]["rabbitmq"]["volumes"]
+    assert any(v.startswith("./deploy/rabbitmq/definitions.json:") for v in volumes)
+    assert any(v.startswith("./deploy/rabbitmq/rabbitmq.conf:") for v in volumes)
+    conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
+    assert "definitions.local.path = /etc/rabbitmq/definitions.json" in conf
+
+
+def test_gateway_mounts_routes_beside_its_config_and_waits_for_webs(
+    compose: dict[str, Any],
+) -> None:
+    gateway = compose["services"]["gateway"]
+    assert "./deploy/gateway/routes.conf:/etc/nginx/routes.conf:ro" in gateway["volumes"]
+    assert "./deploy/gateway/nginx.compose.conf:/etc/nginx/nginx.conf:ro" in gateway["volumes"]
+    assert "8000:8000" in gateway["ports"]
+    assert gateway["depends_on"] == {f"{s}-web": HEALTHY for s in SERVICES}
+
+
+def test_no_default_jwt_secret_anywhere_in_compose() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    settings = re.findall(r"^\s*CRM_JWT_SECRET:.*$", text, flags=re.M)
+    assert settings
+    for line in settings:
+        assert line.strip() == "CRM_JWT_SECRET: ${CRM_JWT_SECRET:?set CRM_JWT_SECRET}"
+
+
+def test_routes_have_a_location_for_each_service_prefix_without_stripping_it() -> None:
+    routes = (GATEWAY / "routes.conf").read_text()
+    for service in SERVICES:
+        assert f"location = /{service} {{ proxy_pass http://{service}; }}" in routes
+        assert f"location /{service}/ {{ proxy_pass http://{service}; }}" in routes
+    assert "return 404" in routes
+    assert re.search(r"client_max_body_size\s+\d+m;", routes)
+
+
+def test_both_nginx_configs_include_the_same_routes_and_define_every_upstream() -> None:
+    for name, address in [
+        ("nginx.compose.conf", "{service}-web:8000"),
+        ("nginx.local.conf.template", "127.0.0.1:{port}"),
+    ]:
+        conf = (GATEWAY / name).read_text()
+        assert re.search(r"^\s*include routes\.conf;$", conf, flags=re.M), name
+        for port, service in enumerate(SERVICES, start=8101):
+            server = address.format(service=service, port=port)
+            assert f"upstream {service} {{ server {server};" in conf, (name, service)
+
+
+def test_definitions_declare_each_service_quorum_queue_with_dead_lettering(
+    definitions: dict[str, Any],
+) -> None:
+    queues = {q["name"]: q for q in definitions["queues"]}
+    for service in SERVICES:
+        queue = queues[f"{service}.events"]
+        assert queue["durable"] is True and queue["vhost"] == "/"
+        assert queue["arguments"] == {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": 5,
+            "x-dead-letter-exchange": "crm.dead",
+            "x-dead-letter-routing-key": f"{service}.events.dead",
+        }
+        assert queues[f"{service}.events.dead"]["durable"] is True
+
+
+def test_definitions_bind_every_dead_queue_to_the_dead_letter_exchange(
+    definitions: dict[str, Any],
+) -> None:
+    exchanges = {e["name"]: (e["type"], e["durable"]) for e in definitions["exchanges"]}
+    assert exchanges == {"crm.events": ("topic", True), "crm.dead": ("direct", True)}
+    bindings = {
+        (b["source"], b["destination"], b["destination_type"], b["routing_key"])
+        for b in definitions["bindings"]
+    }
+    for service in SERVICES:
+        dead = f"{service}.events.dead"
+        assert ("crm.dead", dead, "queue", dead) in bindings
+
+
+def test_definitions_let_guest_use_the_default_vhost(definitions: dict[str, Any]) -> None:
+    assert {"name": "/"} in definitions["vhosts"]
+    assert [u["name"] for u in definitions["users"]] == ["guest"]
+    [permission] = definitions["permissions"]
+    assert permission["user"] == "guest" and permission["vhost"] == "/"
+
+
+def test_procfile_runs_web_and_worker_of_each_service_plus_mail_and_gateway() -> None:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    processes = dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+    for port, service in enumerate(SERVICES, start=8101):
+        assert f"env PORT={port} " in processes[f"{service}-web"]
+        assert processes[f"{service}-web"].endswith(f"crm web {service}")
+        assert processes[f"{service}-worker"].endswith(f"crm worker {service}")
+    assert processes["mail"].startswith("crm mail-sink")
+    assert "var/nginx/nginx.conf" in processes["gateway"]
+
+
+def render_local_gateway(target: Path, port: int) -> Path:
+    """Render nginx.local.conf.template as deploy/stack.sh does, into target."""
+    user = "# not root"
+    if os.geteuid() == 0:
+        user = "user root root;"
+    text = (GATEWAY / "nginx.local.conf.template").read_text()
+    values = {"NGINX_DIR": str(target), "PORT": str(port), "NGINX_USER_DIRECTIVE": user}
+    for name, value in values.items():
+        text = text.replace("${" + name + "}", value)
+    assert "${" not in text, "a placeholder deploy/stack.sh does not know"
+    (target / "tmp").mkdir(parents=True, exist_ok=True)
+    (target / "nginx.conf").write_text(text)
+    shutil.copy(GATEWAY / "routes.conf", target / "routes.conf")
+    return target / "nginx.conf"
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+def test_nginx_accepts_the_rendered_local_gateway_config(tmp_path: Path) -> None:
+    assert NGINX is not None
+    conf = render_local_gateway(tmp_path / "nginx", port=18000)
+    result = subprocess.run(
+        [NGINX, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
