@@ -128,14 +128,15 @@ def _if_match(tag: Tag) -> None:
 
 
 def _sort_key(cursor: str) -> usecases.SortKey:
+    """The list position a cursor of ours names; 422 on the `cursor` field otherwise."""
     order, key, tag_id = decode_cursor(cursor, 3)
     try:
-        if (order is not None and type(order) is not int) or not isinstance(key, str):
-            raise ValueError(cursor)
-        return order, key, uuid.UUID(str(tag_id))
+        if (order is None or type(order) is int) and isinstance(key, str):
+            return order, key, uuid.UUID(str(tag_id))
     except ValueError:
-        abort(422, message="invalid cursor", errors={"query": {"cursor": ["invalid cursor"]}})
-        raise  # abort raises; this line only tells type checkers so
+        pass
+    abort(422, message="invalid cursor", errors={"query": {"cursor": ["invalid cursor"]}})
+    raise AssertionError("abort raises")
 
 
 @contextmanager

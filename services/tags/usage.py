@@ -76,9 +76,7 @@ def _set_membership(
     at: datetime,
     force: bool = False,
 ) -> None:
-    membership = uow.session.get(
-        TagMembership, (tag.id, customer_id), populate_existing=True
-    )
+    membership = uow.session.get(TagMembership, (tag.id, customer_id), populate_existing=True)
     if membership is None:
         uow.session.add(
             TagMembership(tag_id=tag.id, customer_id=customer_id, is_member=is_member, as_of=at)

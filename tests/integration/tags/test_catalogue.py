@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from services.tags.models import FIXED_TAGS
+from shared.api import encode_cursor
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -183,7 +184,17 @@ def test_q_finds_tags_whose_name_contains_it_in_any_case(
     assert [tag["name"] for tag in percent] == ["Fidélité 100%"]
 
 
-@pytest.mark.parametrize("cursor", ["not-a-cursor", "WzEsMl0"])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "not-a-cursor",
+        encode_cursor([1, "two"]),
+        encode_cursor(["1", "key", str(FIXED_TAGS[0].id)]),
+        encode_cursor([True, "key", str(FIXED_TAGS[0].id)]),
+        encode_cursor([1, 2, str(FIXED_TAGS[0].id)]),
+        encode_cursor([1, "key", "not-a-uuid"]),
+    ],
+)
 def test_a_cursor_that_is_not_ours_is_422(
     client: FlaskClient, reader: dict[str, str], cursor: str
 ) -> None:
@@ -232,3 +243,12 @@ def test_writing_needs_a_token_with_tags_write(
 ) -> None:
     assert getattr(client, method)(path, json=body).status_code == 401
     assert getattr(client, method)(path, json=body, headers=reader).status_code == 403
+
+
+def test_the_openapi_document_lists_every_endpoint_with_its_scopes(client: FlaskClient) -> None:
+    document = client.get("/tags/openapi.json").get_json()
+
+    paths = document["paths"]
+    assert set(paths) >= {"/tags", "/tags/ensure", "/tags/{tag_id}", "/tags/{tag_id}/merge"}
+    assert paths["/tags"]["get"]["security"] == [{"bearerAuth": ["customers:read"]}]
+    assert paths["/tags/{tag_id}"]["delete"]["security"] == [{"bearerAuth": ["tags:write"]}]

@@ -85,7 +85,8 @@ def test_a_fixed_tag_can_be_recoloured_and_described(
     client: FlaskClient, writer: dict[str, str]
 ) -> None:
     response = client.patch(
-        f"/tags/{VIP}", json={"color": "#FF0000", "description": "Nos meilleurs clients."},
+        f"/tags/{VIP}",
+        json={"color": "#FF0000", "description": "Nos meilleurs clients."},
         headers=writer,
     )
 
@@ -204,7 +205,9 @@ def test_deleting_with_the_current_etag_deletes(
 ) -> None:
     tag = new_tag()
 
-    response = client.delete(f"/tags/{tag['id']}", headers={**writer, "If-Match": f'"{tag["id"]}-1"'})
+    response = client.delete(
+        f"/tags/{tag['id']}", headers={**writer, "If-Match": f'"{tag["id"]}-1"'}
+    )
 
     assert response.status_code == 204
 

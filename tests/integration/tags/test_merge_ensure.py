@@ -36,7 +36,9 @@ def test_merging_answers_the_surviving_tag_deletes_the_other_and_writes_tag_merg
 ) -> None:
     source, target = new_tag(name="Fidele"), new_tag(name="Fidèle")
 
-    response = client.post(f"/tags/{source['id']}/merge", json={"into": target["id"]}, headers=writer)
+    response = client.post(
+        f"/tags/{source['id']}/merge", json={"into": target["id"]}, headers=writer
+    )
 
     assert response.status_code == 200
     assert response.get_json()["id"] == target["id"]

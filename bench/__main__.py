@@ -1,0 +1,47 @@
+"""`python -m bench [name ...]`: run every benchmark, or the named ones, and print the table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+
+from bench.harness import Benchmark, Result, format_table, say
+
+
+def _benchmarks() -> dict[str, Benchmark]:
+    from bench.bench_events import bench_events
+    from bench.bench_http import bench_http
+
+    return {"events": bench_events, "http": bench_http}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks; 1 if one of them could not run (never because of a figure)."""
+    benchmarks = _benchmarks()
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *benchmarks], metavar="name",
+                        help=f"benchmarks to run (default: all of {', '.join(benchmarks)})")
+    args = parser.parse_args(argv)
+    names: list[str] = args.names or list(benchmarks)
+    results: list[tuple[str, Result]] = []
+    failed: list[str] = []
+    for name in names:
+        say(f"{name}: starting")
+        started = time.perf_counter()
+        try:
+            results.extend((name, result) for result in benchmarks[name]())
+        except Exception:  # noqa: BLE001  (the other benchmarks still run)
+            traceback.print_exc()
+            failed.append(name)
+        say(f"{name}: done in {time.perf_counter() - started:.1f} s")
+    print()
+    print(format_table(results))
+    if failed:
+        print(f"\nfailed to run: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

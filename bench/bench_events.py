@@ -1,0 +1,425 @@
+"""Outbox -> RabbitMQ -> consumer throughput, beside raw pika with the same broker and queue type."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pika
+import sqlalchemy as sa
+from pika.adapters.blocking_connection import BlockingChannel
+from pika.channel import Channel
+from pika.frame import Method
+from pika.spec import Basic, BasicProperties
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bench.harness import Result, env_float, env_int, fresh_database, fresh_vhost, say
+from shared.db import (
+    InboxMessage,
+    MessagingBase,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    make_engine,
+    make_session_factory,
+)
+from shared.events.catalogue import TagStateData
+from shared.events.consumer import EventConsumer, EventDispatcher, Handler
+from shared.events.envelope import CloudEvent, make_event
+from shared.events.publisher import EventPublisher, make_connection
+from shared.events.registry import register_event_type
+from shared.events.relay import OutboxRelay
+
+BENCH_EVENT = "bench.tag.touched"
+SERVICE = "bench"
+DATABASE = "crm_bench_events"
+VHOST = "crm_bench"
+PREFETCH = 50  # Settings.prefetch's default
+BATCH_SIZE = 500  # Settings.relay_batch_size's default
+DELIVERY_LIMIT = 5
+UNITS_OF_WORK = 4
+
+# The benchmark event carries a tag's full state, validated like tag.updated on both ends.
+register_event_type(BENCH_EVENT, TagStateData)
+
+
+class BenchBase(DeclarativeBase):
+    """Tables of the benchmark's consuming service (apart from the inbox)."""
+
+
+class TagProjection(BenchBase):
+    """What the handler writes: a consumer-side copy of the tag, as services keep projections."""
+
+    __tablename__ = "bench_tag_projection"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64))
+    color: Mapped[str] = mapped_column(sa.String(7))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+
+def project_tag(event: CloudEvent, uow: UnitOfWork) -> None:
+    """The handler: insert (or update) the tag's projection in the consumer's transaction."""
+    tag_id = uuid.UUID(event.data["id"])
+    row = uow.session.get(TagProjection, tag_id)
+    if row is None:
+        uow.session.add(
+            TagProjection(id=tag_id, name=event.data["name"], color=event.data["color"])
+        )
+    else:
+        row.name, row.color, row.version = event.data["name"], event.data["color"], row.version + 1
+
+
+def tag_data(n: int) -> dict[str, Any]:
+    """The data of the n-th benchmark event: a tag-sized payload."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "id": str(uuid.uuid4()),
+        "name": f"bench-tag-{n}",
+        "description": "A tag written by the benchmark, about as long as a real description.",
+        "color": "#3366cc",
+        "order": n,
+        "is_fixed": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+class CountingDispatcher(EventDispatcher):
+    """The shared dispatcher, noting when the expected number of events has been committed."""
+
+    def __init__(
+        self,
+        service: str,
+        handlers: Mapping[str, Sequence[Handler]],
+        uow_factory: UnitOfWorkFactory,
+        expected: int,
+    ) -> None:
+        super().__init__(service, handlers, uow_factory)
+        self.expected = expected
+        self.handled = 0
+        self.last_commit = 0.0
+        self.done = threading.Event()
+
+    def dispatch(self, event: CloudEvent) -> bool:
+        """Dispatch as usual (handler and inbox committed), then count."""
+        handled = super().dispatch(event)
+        if handled:
+            self.handled += 1
+            self.last_commit = time.perf_counter()
+            if self.handled >= self.expected:
+                self.done.set()
+        return handled
+
+
+@dataclass
+class Run:
+    """Timings of one end-to-end run."""
+
+    delivered: int
+    seconds: float
+    publish_seconds: float
+
+    def rate(self) -> float:
+        """Messages per second end to end."""
+        return self.delivered / self.seconds if self.seconds > 0 else 0.0
+
+    def publish_rate(self, count: int) -> float:
+        """Messages per second for publishing alone (confirmed by the broker)."""
+        return count / self.publish_seconds if self.publish_seconds > 0 else 0.0
+
+
+# --- ours: outbox, relay, EventConsumer ---------------------------------------------------------
+def write_outbox(session_factory: sessionmaker[Session], count: int) -> float:
+    """Emit `count` events in a few big units of work; the seconds it took."""
+    uow_factory = UnitOfWorkFactory(session_factory, SERVICE)
+    per_unit = -(-count // UNITS_OF_WORK)
+    started = time.perf_counter()
+    for first in range(0, count, per_unit):
+        with uow_factory() as uow:
+            for n in range(first, min(first + per_unit, count)):
+                uow.emit(BENCH_EVENT, tag_data(n), subject=str(n))
+            uow.commit()
+    return time.perf_counter() - started
+
+
+def count_rows(session_factory: sessionmaker[Session], table: Any) -> int:
+    """How many rows a table holds."""
+    with session_factory() as session:
+        return session.scalar(sa.select(sa.func.count()).select_from(table)) or 0
+
+
+def run_ours(amqp_url: str, database_url: str, count: int, timeout: float) -> tuple[Run, float]:
+    """Our path, end to end; and the seconds spent writing the outbox beforehand."""
+    engine = make_engine(database_url)
+    MessagingBase.metadata.create_all(engine)
+    BenchBase.metadata.create_all(engine)
+    session_factory = make_session_factory(engine)
+    say(f"events: writing {count:,} events to the outbox")
+    write_seconds = write_outbox(session_factory, count)
+
+    dispatcher = CountingDispatcher(
+        SERVICE,
+        {BENCH_EVENT: [project_tag]},
+        UnitOfWorkFactory(session_factory, SERVICE),
+        expected=count,
+    )
+    consumer = EventConsumer(
+        make_connection(amqp_url, heartbeat=10),
+        dispatcher,
+        EventPublisher(make_connection(amqp_url)),
+        delivery_limit=DELIVERY_LIMIT,
+        prefetch=PREFETCH,
+    )
+    relay_publisher = EventPublisher(make_connection(amqp_url))
+    relay = OutboxRelay(session_factory, relay_publisher, SERVICE, batch_size=BATCH_SIZE)
+    consumer_thread = threading.Thread(target=consumer.run, name="bench-consumer", daemon=True)
+    relay_done: list[float] = []
+    relay_errors: list[BaseException] = []
+
+    def relay_all() -> None:
+        try:
+            relay.drain()
+            relay_done.append(time.perf_counter())
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            relay_errors.append(exc)
+
+    relay_thread = threading.Thread(target=relay_all, name="bench-relay", daemon=True)
+    try:
+        consumer_thread.start()
+        if not consumer.ready.wait(15):
+            raise RuntimeError("the consumer did not start within 15 s")
+        say("events: relaying and consuming (shared OutboxRelay + EventConsumer)")
+        started = time.perf_counter()
+        relay_thread.start()
+        finished = dispatcher.done.wait(timeout)
+        ended = dispatcher.last_commit if finished else time.perf_counter()
+        if relay_errors:
+            raise RuntimeError(f"the relay failed: {relay_errors[0]!r}")
+        if not finished:
+            say(f"events: timed out after {timeout:.0f} s; reporting the partial rate")
+    finally:
+        consumer.should_stop = True
+        relay_thread.join(30)
+        consumer_thread.join(15)
+        relay_publisher.close()
+        consumer.dead_letters.close()
+    inbox = count_rows(session_factory, InboxMessage.__table__)
+    projected = count_rows(session_factory, TagProjection.__table__)
+    if inbox != dispatcher.handled or projected != dispatcher.handled:
+        say(f"events: inbox has {inbox} rows, projection {projected}, handled {dispatcher.handled}")
+    engine.dispose()
+    relay_end = relay_done[0] if relay_done else ended
+    return Run(inbox, ended - started, relay_end - started), write_seconds
+
+
+# --- baseline: raw pika -------------------------------------------------------------------------
+class BatchConfirmPublisher:
+    """Raw pika (SelectConnection): publish a batch, wait for every confirm, then the next one."""
+
+    def __init__(
+        self,
+        parameters: pika.ConnectionParameters,
+        exchange: str,
+        routing_key: str,
+        bodies: Sequence[bytes],
+        batch_size: int,
+    ) -> None:
+        self.parameters = parameters
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.bodies = bodies
+        self.batch_size = batch_size
+        self.sent = 0
+        self.next_tag = 0
+        self.pending: set[int] = set()
+        self.nacked = 0
+        self.returned = 0
+        self.error: BaseException | None = None
+        self.finished_at = 0.0
+        self.connection: pika.SelectConnection | None = None
+        self.channel: Channel | None = None
+
+    def run(self) -> None:
+        """Publish every body; returns once all are confirmed (or the connection failed)."""
+        self.connection = pika.SelectConnection(
+            self.parameters,
+            on_open_callback=self._on_open,
+            on_open_error_callback=self._on_failure,
+            on_close_callback=self._on_failure,
+        )
+        self.connection.ioloop.start()
+        if self.error is not None:
+            raise RuntimeError(f"raw publisher failed: {self.error!r}")
+
+    def _on_failure(self, connection: Any, error: BaseException) -> None:
+        if not self.finished_at:
+            self.error = error
+        connection.ioloop.stop()
+
+    def _on_open(self, connection: Any) -> None:
+        connection.channel(on_open_callback=self._on_channel)
+
+    def _on_channel(self, channel: Channel) -> None:
+        self.channel = channel
+        channel.add_on_return_callback(self._on_return)
+        channel.confirm_delivery(self._on_confirm, callback=lambda _frame: self._publish_batch())
+
+    def _on_return(self, *_args: Any) -> None:
+        self.returned += 1
+
+    def _publish_batch(self) -> None:
+        assert self.channel is not None
+        properties = BasicProperties(
+            content_type="application/json", content_encoding="utf-8", delivery_mode=2
+        )
+        for body in self.bodies[self.sent : self.sent + self.batch_size]:
+            self.channel.basic_publish(
+                self.exchange, self.routing_key, body, properties=properties, mandatory=True
+            )
+            self.next_tag += 1
+            self.pending.add(self.next_tag)
+        self.sent = min(self.sent + self.batch_size, len(self.bodies))
+
+    def _on_confirm(self, frame: Method[Any]) -> None:
+        method = frame.method
+        tag = method.delivery_tag
+        done = {t for t in self.pending if t <= tag} if method.multiple else {tag}
+        if isinstance(method, Basic.Nack):
+            self.nacked += len(done)
+        self.pending -= done
+        if self.pending:
+            return
+        if self.sent < len(self.bodies):
+            self._publish_batch()
+        else:
+            self.finished_at = time.perf_counter()
+            assert self.connection is not None
+            self.connection.close()
+
+
+class CountingRawConsumer:
+    """Raw pika (BlockingConnection): prefetch like ours, ack each message, stop at `expected`."""
+
+    def __init__(self, parameters: pika.ConnectionParameters, queue: str, expected: int) -> None:
+        self.connection = pika.BlockingConnection(parameters)
+        self.channel = self.connection.channel()
+        self.channel.basic_qos(prefetch_count=PREFETCH)
+        self.channel.basic_consume(queue, self._on_message)
+        self.expected = expected
+        self.acked = 0
+        self.last_ack = 0.0
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def _on_message(
+        self, channel: BlockingChannel, deliver: Basic.Deliver, _props: BasicProperties, _body: bytes
+    ) -> None:
+        assert deliver.delivery_tag is not None
+        channel.basic_ack(deliver.delivery_tag)
+        self.acked += 1
+        self.last_ack = time.perf_counter()
+        if self.acked >= self.expected:
+            self.done.set()
+            channel.stop_consuming()
+
+    def run(self) -> None:
+        """Consume until stopped (in a thread)."""
+        try:
+            self.channel.start_consuming()
+        except BaseException as exc:  # noqa: BLE001  (reported by the main thread)
+            self.error = exc
+            self.done.set()
+
+    def stop(self) -> None:
+        """Ask the consuming thread to stop (thread-safe)."""
+        try:
+            self.connection.add_callback_threadsafe(self.channel.stop_consuming)
+        except Exception:  # noqa: BLE001  (already closed)
+            pass
+
+    def close(self) -> None:
+        """Close the connection (once the consuming thread has stopped)."""
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def run_raw(amqp_url: str, count: int, timeout: float) -> Run:
+    """Raw pika end to end: batch-confirmed persistent publishes, a prefetching acking consumer."""
+    parameters = pika.URLParameters(amqp_url)
+    exchange, queue, routing_key = "bench.raw", "bench_raw.events", BENCH_EVENT
+    setup = pika.BlockingConnection(parameters)
+    try:
+        channel = setup.channel()
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.queue_declare(
+            queue,
+            durable=True,
+            arguments={"x-queue-type": "quorum", "x-delivery-limit": DELIVERY_LIMIT},
+        )
+        channel.queue_bind(queue, exchange, routing_key=routing_key)
+    finally:
+        setup.close()
+    bodies = [
+        make_event(BENCH_EVENT, tag_data(n), source=SERVICE, subject=str(n)).to_json().encode()
+        for n in range(count)
+    ]
+    consumer = CountingRawConsumer(parameters, queue, count)
+    thread = threading.Thread(target=consumer.run, name="bench-raw-consumer", daemon=True)
+    publisher = BatchConfirmPublisher(parameters, exchange, routing_key, bodies, BATCH_SIZE)
+    try:
+        thread.start()
+        say("events: raw pika baseline (batch-confirmed publisher + acking consumer)")
+        started = time.perf_counter()
+        publisher.run()
+        finished = consumer.done.wait(timeout)
+        ended = consumer.last_ack if finished else time.perf_counter()
+        if consumer.error is not None:
+            raise RuntimeError(f"raw consumer failed: {consumer.error!r}")
+        if not finished:
+            say(f"events: raw baseline timed out after {timeout:.0f} s; reporting the partial rate")
+        if publisher.nacked or publisher.returned:
+            say(f"events: raw publisher saw {publisher.nacked} nacks, {publisher.returned} returns")
+    finally:
+        consumer.stop()
+        thread.join(10)
+        consumer.close()
+    return Run(consumer.acked, ended - started, publisher.finished_at - started)
+
+
+def bench_events() -> list[Result]:
+    """Events/s from outbox to committed handler, beside raw pika on the same broker."""
+    count = env_int("CRM_BENCH_EVENTS", 20_000)
+    timeout = env_float("CRM_BENCH_EVENTS_TIMEOUT", 20.0)
+    amqp_url = fresh_vhost(VHOST)
+    database_url = fresh_database(DATABASE)
+    raw = run_raw(amqp_url, count, timeout)
+    ours, write_seconds = run_ours(amqp_url, database_url, count, timeout)
+    return [
+        Result(
+            f"outbox->consumer, {count:,} events",
+            ours.rate(),
+            "ev/s",
+            raw.rate(),
+            goal="end to end, relay start to last handler commit; baseline: raw pika end to end",
+        ),
+        Result(
+            "relay publish (batch of 500, confirmed)",
+            ours.publish_rate(count),
+            "ev/s",
+            raw.publish_rate(count),
+            goal="outbox read + publish + mark sent, while the consumer runs; baseline: publish",
+        ),
+        Result(
+            "outbox write (emit, 4 units of work)",
+            count / write_seconds if write_seconds > 0 else 0.0,
+            "ev/s",
+            None,
+        ),
+    ]
