@@ -33,6 +33,8 @@ class Settings:
     mail_from: str = "CRM <no-reply@crm.local>"
     mail_dir: Path = Path("var/mail")
     service_urls: dict[str, str] = field(default_factory=dict)
+    service_token: str | None = None
+    service_timeout: float = 5.0
     log_level: str = "INFO"
     delivery_limit: int = 5
     prefetch: int = 50
@@ -75,6 +77,8 @@ class Settings:
             mail_from=env.get("CRM_MAIL_FROM", "CRM <no-reply@crm.local>"),
             mail_dir=Path(env.get("CRM_MAIL_DIR", str(data_dir / "mail"))),
             service_urls=service_urls,
+            service_token=env.get("CRM_SERVICE_TOKEN") or None,
+            service_timeout=float(env.get("CRM_SERVICE_TIMEOUT", "5")),
             log_level=env.get("CRM_LOG_LEVEL", "INFO"),
             delivery_limit=int(env.get("CRM_DELIVERY_LIMIT", "5")),
             prefetch=int(env.get("CRM_PREFETCH", "50")),

@@ -1,12 +1,9 @@
-"""HTTP endpoints of the customers service."""
+"""HTTP endpoints of the customers service, one blueprint per feature."""
 
 from __future__ import annotations
 
-from shared.api import Blueprint
+from services.customers.listing.api import blp as listing
+from services.customers.profiles.api import blp as profiles
+from services.customers.tagging.api import blp as tagging
 
-blp = Blueprint(
-    "customers",
-    __name__,
-    url_prefix="/customers",
-    description="Customer profiles, statuses, customer tags, lists and filters, bulk actions.",
-)
+BLUEPRINTS = [profiles, listing, tagging]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.customers.api import blp
+from services.customers.api import BLUEPRINTS
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -16,5 +16,5 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings,
         title="Customers",
         description="Customer profiles, statuses, customer tags, lists and filters, bulk actions.",
-        blueprints=[blp],
+        blueprints=BLUEPRINTS,
     )

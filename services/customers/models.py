@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, Integer, MetaData, String, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.db import NAMING_CONVENTION, UtcDateTime
+from shared.db import NAMING_CONVENTION, BigId, UtcDateTime, utcnow
+
+DEFAULT_STATUSES = (
+    ("lead", "Lead", 1),
+    ("prospect", "Prospect", 2),
+    ("active", "Active customer", 3),
+    ("vip", "VIP", 4),
+    ("inactive", "Inactive", 5),
+)
+INITIAL_STATUS = "lead"
 
 
 class Base(DeclarativeBase):
@@ -28,3 +52,191 @@ class TagView(Base):
     order: Mapped[int | None] = mapped_column(Integer)
     is_fixed: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Status(Base):
+    """A lifecycle status customers can be in (defaults plus the ones staff add)."""
+
+    __tablename__ = "statuses"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    label: Mapped[str] = mapped_column(String(100))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Customer(Base):
+    """A customer profile: an individual or a company."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_created_at_id", "created_at", "id"),
+        Index("ix_customers_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    # Lower-cased sort key: last name (or company) then first name, for "order by name".
+    sort_name: Mapped[str] = mapped_column(String(320), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    # The email lower-cased: unique, so that two customers never share an address.
+    email_key: Mapped[str | None] = mapped_column(String(320), unique=True)
+    website: Mapped[str | None] = mapped_column(String(2000))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16))
+    address_street: Mapped[str | None] = mapped_column(String(300))
+    address_postal_code: Mapped[str | None] = mapped_column(String(20))
+    address_city: Mapped[str | None] = mapped_column(String(100))
+    address_region: Mapped[str | None] = mapped_column(String(100))
+    address_country: Mapped[str | None] = mapped_column(String(2))
+    email_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    newsletter_subscribed: Mapped[bool] = mapped_column(Boolean, default=False)
+    billing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    shipping_addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    is_supplier: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(ForeignKey("statuses.key"), default=INITIAL_STATUS)
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    source_channel: Mapped[str | None] = mapped_column(String(100))
+    source_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    source_device: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(Text)
+    discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    login_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Lower-cased names, company, email and phone digits: what `q` searches (pg_trgm on PG).
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    phones: Mapped[list[Phone]] = relationship(
+        back_populates="customer",
+        cascade="all, delete-orphan",
+        order_by="Phone.position",
+        lazy="selectin",
+    )
+    newsletter_lists: Mapped[list[NewsletterSubscription]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+    tag_links: Mapped[list[CustomerTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+    )
+
+
+class Phone(Base):
+    """One of a customer's phone numbers, in E.164, with its per-channel consent."""
+
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    number: Mapped[str] = mapped_column(String(20), index=True)
+    type: Mapped[str] = mapped_column(String(50), default="mobile")
+    sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    whatsapp: Mapped[bool] = mapped_column(Boolean, default=False)
+    viber: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    customer: Mapped[Customer] = relationship(back_populates="phones")
+
+
+class NewsletterSubscription(Base):
+    """A customer subscribed to one named newsletter list."""
+
+    __tablename__ = "customer_newsletter_lists"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    list_name: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class CustomerTag(Base):
+    """A tag applied to a customer."""
+
+    __tablename__ = "customer_tags"
+    __table_args__ = (Index("ix_customer_tags_tag_id_customer_id", "tag_id", "customer_id"),)
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ConsentRecord(Base):
+    """Who switched a channel on or off for a customer, when, and how (C4)."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    # `email`, `newsletter`, or `phone:<E.164>:<sms|whatsapp|viber>`.
+    channel: Mapped[str] = mapped_column(String(100))
+    granted: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(200))
+    obtained_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Avatar(Base):
+    """A customer's avatar image, re-encoded and at most 512x512."""
+
+    __tablename__ = "customer_avatars"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_type: Mapped[str] = mapped_column(String(50))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Segment(Base):
+    """A saved filter: list parameters under a name."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100))
+    name_key: Mapped[str] = mapped_column(String(100), unique=True)
+    filter: Mapped[dict[str, Any]] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class BulkJob(Base):
+    """A bulk action too large to answer in one request, run by the worker (C8)."""
+
+    __tablename__ = "bulk_jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    action: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    matched: Mapped[int] = mapped_column(Integer, default=0)
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,1 @@
+"""Customers: the tagging feature."""

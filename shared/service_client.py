@@ -1,0 +1,87 @@
+"""The one synchronous call allowed between services: HTTP with a timeout, retries, a token."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from shared.auth import issue_token
+from shared.logging import current_correlation_id
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceUnavailable(RuntimeError):
+    """Another service did not answer usefully; the caller answers 503 and changes nothing."""
+
+
+class ServiceClient:
+    """Calls another service of the suite as `service:<this service>`."""
+
+    def __init__(self, settings: Settings, target: str, scopes: list[str]) -> None:
+        self.settings = settings
+        self.target = target
+        self.scopes = scopes
+        self.base_url = settings.service_url(target)
+        self.session = requests.Session()
+        retry = Retry(
+            total=2,
+            connect=2,
+            read=1,
+            backoff_factor=0.2,
+            status_forcelist=(502, 503, 504),
+            allowed_methods=None,  # only idempotent endpoints are called through this client
+        )
+        self.session.mount("http://", HTTPAdapter(max_retries=retry))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry))
+
+    def _token(self) -> str:
+        if self.settings.service_token:
+            return self.settings.service_token
+        return issue_token(
+            self.settings,
+            f"service:{self.settings.service}",
+            self.scopes,
+            ttl=timedelta(minutes=5),
+            kind="service",
+        )
+
+    def post(self, path: str, json: Any) -> Any:
+        """POST JSON and return the decoded answer; ServiceUnavailable on any failure."""
+        headers = {"Authorization": f"Bearer {self._token()}"}
+        correlation = current_correlation_id()
+        if correlation:
+            headers["X-Correlation-ID"] = correlation
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.post(
+                url, json=json, headers=headers, timeout=self.settings.service_timeout
+            )
+        except requests.RequestException as exc:
+            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
+            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            log.warning(
+                "service call refused", extra={"url": url, "status": response.status_code}
+            )
+            raise ServiceUnavailable(
+                f"the {self.target} service answered {response.status_code}"
+            )
+        if response.status_code >= 400:
+            raise ServiceRejected(response.status_code, response.json())
+        return response.json()
+
+
+class ServiceRejected(RuntimeError):
+    """Another service refused the input (4xx); `body` is its JSON error."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"refused with {status}")
+        self.status = status
+        self.body = body
