@@ -21,10 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks; 1 if one of them could not run (never because of a figure)."""
     benchmarks = _benchmarks()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[[], *benchmarks], metavar="name",
-                        help=f"benchmarks to run (default: all of {', '.join(benchmarks)})")
+    parser.add_argument(
+        "names", nargs="*", metavar="name", help=f"any of {', '.join(benchmarks)} (default: all)"
+    )
     args = parser.parse_args(argv)
     names: list[str] = args.names or list(benchmarks)
+    unknown = [name for name in names if name not in benchmarks]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(benchmarks)}")
     results: list[tuple[str, Result]] = []
     failed: list[str] = []
     for name in names:

@@ -407,14 +407,14 @@ def bench_events() -> list[Result]:
             ours.rate(),
             "ev/s",
             raw.rate(),
-            goal="end to end, relay start to last handler commit; baseline: raw pika end to end",
+            note="end to end, relay start to last handler commit; baseline: raw pika end to end",
         ),
         Result(
             "relay publish (batch of 500, confirmed)",
             ours.publish_rate(count),
             "ev/s",
             raw.publish_rate(count),
-            goal="outbox read + publish + mark sent, while the consumer runs; baseline: publish",
+            note="outbox read + publish + mark sent, while the consumer runs; baseline: publish",
         ),
         Result(
             "outbox write (emit, 4 units of work)",

@@ -27,6 +27,7 @@ class Result(NamedTuple):
     baseline: float | None
     higher_is_better: bool = True
     goal: str = ""
+    note: str = ""
 
 
 Benchmark = Callable[[], list[Result]]
@@ -64,10 +65,10 @@ def _ratio(result: Result) -> str:
 
 
 def format_table(results: Sequence[tuple[str, Result]]) -> str:
-    """The results as an aligned text table, goals on the line under their figure."""
+    """The results as an aligned text table, goals and notes on the lines under their figure."""
     header = ("benchmark", "figure", "baseline", "ratio", "better")
     rows: list[tuple[str, str, str, str, str]] = []
-    goals: dict[int, str] = {}
+    notes: dict[int, list[str]] = {}
     for benchmark, result in results:
         unit = f" {result.unit}"
         baseline = "-" if result.baseline is None else _format_number(result.baseline) + unit
@@ -80,8 +81,9 @@ def format_table(results: Sequence[tuple[str, Result]]) -> str:
                 "higher" if result.higher_is_better else "lower",
             )
         )
-        if result.goal:
-            goals[len(rows) - 1] = result.goal
+        notes[len(rows) - 1] = [
+            f"{label}: {text}" for label, text in (("goal", result.goal), ("note", result.note)) if text
+        ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -93,8 +95,7 @@ def format_table(results: Sequence[tuple[str, Result]]) -> str:
     out = [line(header), line(["-" * w for w in widths])]
     for index, row in enumerate(rows):
         out.append(line(row))
-        if index in goals:
-            out.append(f"    goal: {goals[index]}")
+        out.extend(f"    {text}" for text in notes[index])
     return "\n".join(out)
 
 

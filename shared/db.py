@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Uuid,
     create_engine,
     event,
+    insert,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -183,6 +185,40 @@ class UnitOfWork:
             )
         )
         return cloud_event
+
+
+    def emit_many(
+        self, type: str, items: Iterable[tuple[dict[str, Any], str | None]], chunk: int = 5000
+    ) -> int:
+        """Write many events of one type to the outbox in bulk inserts; how many were written.
+
+        For set-based use cases (bulk actions): the items come from one code path, so the first
+        item's data is checked against the schema and the rest are written as they are.
+        """
+        source, correlation = self.source, current_correlation_id()
+        written, rows, checked = 0, [], False
+        for data, subject in items:
+            if not checked:
+                validate_data(type, data)
+                checked = True
+            cloud_event = make_event(type, data, source, subject, correlation)
+            rows.append(
+                {
+                    "event_id": uuid.UUID(cloud_event.id),
+                    "type": type,
+                    "subject": subject,
+                    "payload": cloud_event.to_json(),
+                    "created_at": utcnow(),
+                    "attempts": 0,
+                }
+            )
+            if len(rows) >= chunk:
+                self.session.execute(insert(OutboxMessage), rows)
+                written, rows = written + len(rows), []
+        if rows:
+            self.session.execute(insert(OutboxMessage), rows)
+            written += len(rows)
+        return written
 
 
 class UnitOfWorkFactory:

@@ -116,3 +116,16 @@ def test_event_carries_the_correlation_id_of_its_cause(db, relay, amqp_url, uniq
 
     with db() as session:
         assert session.scalar(select(Effect.correlation_id)) == "req-1234"
+
+
+def test_events_written_in_bulk_are_published_like_the_others(db, relay, amqp_url, unique):
+    consumer = start_consumer(amqp_url, unique("svc"), db)
+    try:
+        with UnitOfWorkFactory(db, "test")() as uow:
+            assert uow.emit_many(PING, (({"n": n}, None) for n in range(30)), chunk=7) == 30
+            uow.commit()
+        assert relay.drain() == 30
+        wait_until(lambda: len(effects(db)) == 30)
+    finally:
+        stop_consumer(*consumer)
+    assert effects(db) == list(range(30))

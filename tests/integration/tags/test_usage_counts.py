@@ -169,12 +169,15 @@ def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
         assert worker.consumer is not None and worker.consumer.ready.wait(10)
         with Connection(amqp_url) as connection:
             producer = Producer(connection, exchange=EVENTS_EXCHANGE)
-            publish = lambda event: producer.publish(  # noqa: E731
-                event.to_json(),
-                routing_key=event.type,
-                content_type="application/json",
-                declare=[EVENTS_EXCHANGE],
-            )
+
+            def publish(event: CloudEvent) -> None:
+                producer.publish(
+                    event.to_json(),
+                    routing_key=event.type,
+                    content_type="application/json",
+                    declare=[EVENTS_EXCHANGE],
+                )
+
             for event in events:
                 publish(event)
             wait_until(lambda: count_of(tag["id"]) == 2)
@@ -189,6 +192,9 @@ def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
             )
             wait_until(lambda: count_of(marker["id"]) == 1)
         assert count_of(tag["id"]) == 2
+        with worker.session_factory() as session:
+            handled = session.scalars(select(InboxMessage.event_id)).all()
+        assert len(handled) == len(events) + 1
     finally:
         worker.stop()
 

@@ -1,0 +1,311 @@
+"""An authenticated small JSON endpoint under gunicorn (2 sync workers), beside bare Flask."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Result, env_float, env_int, free_port, say
+from bench.http_apps import PATH, bench_token
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKERS = 2
+THREADS = 2
+CONNECTIONS = 16
+
+
+@dataclass
+class Load:
+    """What a load generator measured."""
+
+    requests_per_second: float
+    p50_ms: float | None
+    p99_ms: float | None
+    errors: int
+    tool: str
+
+
+# --- the servers --------------------------------------------------------------------------------
+class Gunicorn:
+    """A gunicorn process serving one app factory on 127.0.0.1; stopped by `stop`."""
+
+    def __init__(self, factory: str, data_dir: Path) -> None:
+        self.factory = factory
+        self.port = free_port()
+        self.log_path = data_dir / f"gunicorn-{factory.split(':')[-1].split('(')[0]}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.data_dir = data_dir
+
+    def start(self) -> Gunicorn:
+        """Start gunicorn and wait until the endpoint answers (20 s at most)."""
+        env = {**os.environ, "CRM_BENCH_DATA_DIR": str(self.data_dir)}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(WORKERS),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "30",
+            f"bench.http_apps:{self.factory}",
+        ]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
+            try:
+                status, _ = get(self.port, PATH, {})
+                if status in (200, 401):
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"gunicorn did not answer within 20 s:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        """The end of gunicorn's log."""
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully, then by force."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One GET on 127.0.0.1; its status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# --- load with wrk ------------------------------------------------------------------------------
+def find_wrk() -> str | None:
+    """The wrk binary; installed with apt-get when missing and allowed (root, no opt-out)."""
+    found = shutil.which("wrk")
+    if found or os.environ.get("CRM_BENCH_NO_INSTALL") == "1":
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return None
+    say("http: wrk is missing; installing it with apt-get (once)")
+    try:
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "wrk"],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        say(f"http: could not install wrk ({exc!r}); using the Python load generator")
+        return None
+    return shutil.which("wrk")
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip())
+    if match is None:
+        raise ValueError(f"not a wrk duration: {text!r}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> Load:
+    """Requests/s, p50 and p99 and the error count from wrk's --latency report."""
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rate is None:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.MULTILINE)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.MULTILINE)
+    errors = 0
+    if non_2xx := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
+        errors += int(non_2xx.group(1))
+    if sockets := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
+        # A read error is how wrk counts a sync worker closing a kept-alive connection; not counted.
+        errors += int(sockets.group(1)) + int(sockets.group(3)) + int(sockets.group(4))
+    return Load(
+        float(rate.group(1)),
+        _ms(p50.group(1)) if p50 else None,
+        _ms(p99.group(1)) if p99 else None,
+        errors,
+        "wrk",
+    )
+
+
+def run_wrk(wrk: str, port: int, headers: dict[str, str], seconds: float) -> Load:
+    """wrk with THREADS threads and CONNECTIONS connections for `seconds`."""
+    command = [
+        wrk,
+        f"-t{THREADS}",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "--latency",
+    ]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    command.append(f"http://127.0.0.1:{port}{PATH}")
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=seconds + 30, check=True
+    )
+    return parse_wrk(completed.stdout)
+
+
+# --- load with Python ---------------------------------------------------------------------------
+def _connection_loop(
+    port: int, headers: dict[str, str], deadline: float, latencies: list[float], errors: list[int]
+) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                connection.request("GET", PATH, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                errors.append(1)
+                connection.close()  # the next request opens a new connection
+                continue
+            latencies.append(time.perf_counter() - started)
+            if response.status != 200:
+                errors.append(1)
+    finally:
+        connection.close()
+
+
+def load_process(
+    port: int, headers: dict[str, str], connections: int, seconds: float
+) -> tuple[list[float], int]:
+    """One load process: `connections` keep-alive connections in threads; latencies and errors."""
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    errors: list[int] = []
+    threads = [
+        threading.Thread(target=_connection_loop, args=(port, headers, deadline, latencies, errors))
+        for _ in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 10)
+    return latencies, len(errors)
+
+
+def run_python_load(port: int, headers: dict[str, str], seconds: float) -> Load:
+    """The fallback load generator: THREADS processes sharing CONNECTIONS connections."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(THREADS, mp_context=context) as pool:
+        futures = [
+            pool.submit(load_process, port, headers, CONNECTIONS // THREADS, seconds)
+            for _ in range(THREADS)
+        ]
+        outcomes = [future.result(timeout=seconds + 30) for future in futures]
+    latencies = sorted(latency for batch, _ in outcomes for latency in batch)
+    errors = sum(count for _, count in outcomes)
+    if not latencies:
+        return Load(0.0, None, None, errors, "python")
+
+    def percentile(fraction: float) -> float:
+        return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000
+
+    return Load(len(latencies) / seconds, percentile(0.50), percentile(0.99), errors, "python")
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+def measure(
+    factory: str, data_dir: Path, headers: dict[str, str], wrk: str | None, seconds: float
+) -> tuple[Load, Any]:
+    """Serve `factory`, check its answer, warm it up, then load it for `seconds`."""
+    server = Gunicorn(factory, data_dir)
+    try:
+        server.start()
+        status, body = get(server.port, PATH, headers)
+        if status != 200:
+            raise RuntimeError(f"{factory} answered {status}: {body[:500]!r}")
+        if factory.startswith("create_bench_app"):
+            refused, _ = get(server.port, PATH, {})
+            if refused != 401:
+                raise RuntimeError(f"{factory} answered {refused} without a token, not 401")
+        say(f"http: {factory} on port {server.port}: {seconds:.0f} s of load")
+        if wrk is not None:
+            run_wrk(wrk, server.port, headers, 1)  # warm-up, not measured
+            load = run_wrk(wrk, server.port, headers, seconds)
+        else:
+            run_python_load(server.port, headers, 1)
+            load = run_python_load(server.port, headers, seconds)
+        if load.errors:
+            say(f"http: {factory}: {load.errors} errors or non-200 answers during the load")
+        return load, json.loads(body)
+    finally:
+        server.stop()
+
+
+def bench_http() -> list[Result]:
+    """Requests/s and latency of the authenticated endpoint, beside bare Flask."""
+    seconds = env_float("CRM_BENCH_HTTP_SECONDS", 10.0)
+    wrk = None if env_int("CRM_BENCH_PYTHON_LOAD", 0) else find_wrk()
+    headers = {"Authorization": f"Bearer {bench_token()}"}
+    with tempfile.TemporaryDirectory(prefix="crm_bench_http_") as scratch:
+        data_dir = Path(scratch)
+        bare, bare_body = measure("create_bare_app()", data_dir, headers, wrk, seconds)
+        ours, our_body = measure("create_bench_app()", data_dir, headers, wrk, seconds)
+    if bare_body != our_body:
+        say(f"http: the two apps answer different JSON:\n  ours {our_body}\n  bare {bare_body}")
+    setup = f"{ours.tool}, {THREADS} threads, {CONNECTIONS} conns, {seconds:.0f} s, {WORKERS} sync"
+    results = [
+        Result(
+            "GET authenticated JSON, req/s",
+            ours.requests_per_second,
+            "req/s",
+            bare.requests_per_second,
+            note=f"baseline: bare Flask + jsonify, same gunicorn and token ({setup} workers)",
+        )
+    ]
+    for label, figure, baseline in (
+        ("p50", ours.p50_ms, bare.p50_ms),
+        ("p99", ours.p99_ms, bare.p99_ms),
+    ):
+        if figure is not None:
+            results.append(Result(f"latency {label}", figure, "ms", baseline, False))
+    return results
