@@ -4,38 +4,24 @@ from __future__ import annotations
 
 import http.client
 import json
-import multiprocessing
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.harness import Result, env_float, env_int, free_port, say
 from bench.http_apps import PATH, bench_token
+from bench.load import Load, run_python_load
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 THREADS = 2
 CONNECTIONS = 16
-
-
-@dataclass
-class Load:
-    """What a load generator measured."""
-
-    requests_per_second: float
-    p50_ms: float | None
-    p99_ms: float | None
-    errors: int
-    tool: str
 
 
 # --- the servers --------------------------------------------------------------------------------
@@ -159,9 +145,10 @@ def parse_wrk(output: str) -> Load:
     errors = 0
     if non_2xx := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output):
         errors += int(non_2xx.group(1))
-    if sockets := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output):
-        # A read error is how wrk counts a sync worker closing a kept-alive connection; not counted.
-        errors += int(sockets.group(1)) + int(sockets.group(3)) + int(sockets.group(4))
+    if sockets := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    ):
+        errors += sum(int(count) for count in sockets.groups())
     return Load(
         float(rate.group(1)),
         _ms(p50.group(1)) if p50 else None,
@@ -191,67 +178,6 @@ def run_wrk(wrk: str, port: int, headers: dict[str, str], seconds: float) -> Loa
     return parse_wrk(completed.stdout)
 
 
-# --- load with Python ---------------------------------------------------------------------------
-def _connection_loop(
-    port: int, headers: dict[str, str], deadline: float, latencies: list[float], errors: list[int]
-) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                connection.request("GET", PATH, headers=headers)
-                response = connection.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException):
-                errors.append(1)
-                connection.close()  # the next request opens a new connection
-                continue
-            latencies.append(time.perf_counter() - started)
-            if response.status != 200:
-                errors.append(1)
-    finally:
-        connection.close()
-
-
-def load_process(
-    port: int, headers: dict[str, str], connections: int, seconds: float
-) -> tuple[list[float], int]:
-    """One load process: `connections` keep-alive connections in threads; latencies and errors."""
-    deadline = time.perf_counter() + seconds
-    latencies: list[float] = []
-    errors: list[int] = []
-    threads = [
-        threading.Thread(target=_connection_loop, args=(port, headers, deadline, latencies, errors))
-        for _ in range(connections)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + 10)
-    return latencies, len(errors)
-
-
-def run_python_load(port: int, headers: dict[str, str], seconds: float) -> Load:
-    """The fallback load generator: THREADS processes sharing CONNECTIONS connections."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(THREADS, mp_context=context) as pool:
-        futures = [
-            pool.submit(load_process, port, headers, CONNECTIONS // THREADS, seconds)
-            for _ in range(THREADS)
-        ]
-        outcomes = [future.result(timeout=seconds + 30) for future in futures]
-    latencies = sorted(latency for batch, _ in outcomes for latency in batch)
-    errors = sum(count for _, count in outcomes)
-    if not latencies:
-        return Load(0.0, None, None, errors, "python")
-
-    def percentile(fraction: float) -> float:
-        return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000
-
-    return Load(len(latencies) / seconds, percentile(0.50), percentile(0.99), errors, "python")
-
-
 # --- the benchmark ------------------------------------------------------------------------------
 def measure(
     factory: str, data_dir: Path, headers: dict[str, str], wrk: str | None, seconds: float
@@ -269,11 +195,12 @@ def measure(
                 raise RuntimeError(f"{factory} answered {refused} without a token, not 401")
         say(f"http: {factory} on port {server.port}: {seconds:.0f} s of load")
         if wrk is not None:
-            run_wrk(wrk, server.port, headers, 1)  # warm-up, not measured
+            run_wrk(wrk, server.port, headers, 1)  # a warm-up, not measured
             load = run_wrk(wrk, server.port, headers, seconds)
         else:
-            run_python_load(server.port, headers, 1)
-            load = run_python_load(server.port, headers, seconds)
+            load = run_python_load(
+                server.port, PATH, headers, THREADS, CONNECTIONS, warmup=1, seconds=seconds
+            )
         if load.errors:
             say(f"http: {factory}: {load.errors} errors or non-200 answers during the load")
         return load, json.loads(body)

@@ -82,7 +82,9 @@ def format_table(results: Sequence[tuple[str, Result]]) -> str:
             )
         )
         notes[len(rows) - 1] = [
-            f"{label}: {text}" for label, text in (("goal", result.goal), ("note", result.note)) if text
+            f"{label}: {text}"
+            for label, text in (("goal", result.goal), ("note", result.note))
+            if text
         ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
 

@@ -49,7 +49,6 @@ def bench_settings() -> Settings:
     data_dir = Path(
         os.environ.get("CRM_BENCH_DATA_DIR", Path(tempfile.gettempdir()) / "crm_bench_http")
     )
-    (data_dir / "db").mkdir(parents=True, exist_ok=True)
     return Settings(service="tags", data_dir=data_dir, jwt_secret=BENCH_JWT_SECRET)
 
 
@@ -73,7 +72,9 @@ def _blueprint() -> Blueprint:
 
 def create_bench_app() -> Flask:
     """Our stack: create_service_app, a shared Blueprint, bearer JWT, a response schema."""
-    return create_service_app(bench_settings(), "Bench", [_blueprint()])
+    settings = bench_settings()
+    (settings.data_dir / "db").mkdir(parents=True, exist_ok=True)  # SQLite's (it stays unused)
+    return create_service_app(settings, "Bench", [_blueprint()])
 
 
 def create_bare_app() -> Flask:

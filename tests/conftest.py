@@ -15,6 +15,7 @@ from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from tests.servers import (
     PG_ADMIN_URL,
+    delete_vhost,
     fresh_vhost,
     require_postgres,
     require_rabbitmq,
@@ -65,17 +66,34 @@ def _recreate_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def _drop_pg_database(url: str) -> None:
+    admin = sa.create_engine(
+        make_url(url).set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as connection:
+        connection.execute(
+            sa.text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        )
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_databases() -> dict[str, str]:
+def pg_databases() -> Iterator[dict[str, str]]:
     """One fresh, migrated PostgreSQL database per service for this test process."""
     require_postgres()
     urls = {}
-    for service in SERVICES:
-        url = _pg_database_url(service)
-        _recreate_pg_database(url)
-        migrate(settings_for(service, database_urls={service: url}))
-        urls[service] = url
-    return urls
+    try:
+        for service in SERVICES:
+            url = _pg_database_url(service)
+            _recreate_pg_database(url)
+            urls[service] = url
+            migrate(settings_for(service, database_urls={service: url}))
+        yield urls
+    finally:
+        for url in urls.values():
+            _drop_pg_database(url)
 
 
 def truncate_all(url: str, keep: tuple[str, ...] = ("alembic_version",)) -> None:
@@ -90,10 +108,12 @@ def truncate_all(url: str, keep: tuple[str, ...] = ("alembic_version",)) -> None
 
 
 @pytest.fixture(scope="session")
-def amqp_url() -> str:
+def amqp_url() -> Iterator[str]:
     """An empty RabbitMQ virtual host for this test process."""
     require_rabbitmq()
-    return fresh_vhost(f"crm_test_{worker_id()}")
+    name = f"crm_test_{worker_id()}"
+    yield fresh_vhost(name)
+    delete_vhost(name)
 
 
 @pytest.fixture

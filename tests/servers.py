@@ -46,13 +46,18 @@ def require_rabbitmq() -> None:
 
 
 def worker_id() -> str:
-    """The pytest-xdist worker running this process (`main` without xdist)."""
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """This test process, unique on the machine (several test runs may share the servers)."""
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def rabbitmqctl(*args: str) -> None:
     """Run rabbitmqctl (the broker runs on this machine)."""
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def delete_vhost(name: str) -> None:
+    """Remove a virtual host and everything in it."""
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=120)
 
 
 def fresh_vhost(name: str) -> str:
