@@ -31,7 +31,7 @@ class Gunicorn:
     def __init__(self, factory: str, data_dir: Path) -> None:
         self.factory = factory
         self.port = free_port()
-        self.log_path = data_dir / f"gunicorn-{factory.split(':')[-1].split('(')[0]}.log"
+        self.log_path = data_dir / f"gunicorn-{factory.removesuffix('()')}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.data_dir = data_dir
 
@@ -226,7 +226,8 @@ def bench_http() -> list[Result]:
             ours.requests_per_second,
             "req/s",
             bare.requests_per_second,
-            note=f"baseline: bare Flask + jsonify, same gunicorn and token ({setup} workers)",
+            note=f"baseline: bare Flask + jsonify, same gunicorn and token ({setup} workers, which"
+            " close each connection)",
         )
     ]
     for label, figure, baseline in (

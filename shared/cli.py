@@ -73,6 +73,7 @@ def web(service: str, port: int, workers: int) -> None:
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", None)
             self.cfg.set("control_socket_disable", True)
+            self.cfg.set("logconfig_dict", _gunicorn_json_logging(settings.log_level))
             if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
                 from prometheus_client import multiprocess
 
@@ -87,26 +88,50 @@ def web(service: str, port: int, workers: int) -> None:
     _Gunicorn().run()
 
 
+def _gunicorn_json_logging(level: str) -> dict[str, Any]:
+    """Gunicorn's own log lines as JSON too, like every other line of the suite."""
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "shared.logging.JsonFormatter"}},
+        "handlers": {"console": handler, "error_console": handler},
+        "root": {"level": level.upper(), "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }
+
+
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 def worker(service: str) -> None:
     """Run one service's consumer, outbox relay and scheduled jobs."""
     from shared.migrations import migrate
-    from shared.suite import build_worker
+    from shared.suite import build_worker, declare_broker_topology
 
     settings = _settings(service)
     migrate(settings)
+    declare_broker_topology(settings)
     build_worker(settings).run_forever()
 
 
 @main.command("migrate")
 @click.argument("service", type=click.Choice([*SERVICES, "all"]))
 def migrate_command(service: str) -> None:
-    """Create the service's database if missing and bring it to the latest schema."""
+    """Bring the service's database (created if missing) and broker queues up to date."""
     from shared.migrations import migrate
+    from shared.suite import declare_broker_topology
 
     for name in SERVICES if service == "all" else (service,):
-        migrate(_settings(name))
+        settings = _settings(name)
+        migrate(settings)
+        declare_broker_topology(settings)
         click.echo(f"{name}: migrated")
 
 

@@ -186,7 +186,6 @@ class UnitOfWork:
         )
         return cloud_event
 
-
     def emit_many(
         self, type: str, items: Iterable[tuple[dict[str, Any], str | None]], chunk: int = 5000
     ) -> int:

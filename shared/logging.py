@@ -52,6 +52,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        cid, service = getattr(record, "_crm_context", (None, None))
+        if cid:
+            line["correlation_id"] = cid
+        if service:
+            line["service"] = service
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_") and value is not None:
                 line[key] = value
@@ -66,8 +71,7 @@ _base_factory = logging.getLogRecordFactory()
 def _record_with_context(*args: object, **kwargs: object) -> logging.LogRecord:
     # Read the context when the record is made, in the thread that logs, not when formatted.
     record = _base_factory(*args, **kwargs)
-    record.correlation_id = correlation_id.get()
-    record.service = _service.get()
+    record._crm_context = (correlation_id.get(), _service.get())
     return record
 
 

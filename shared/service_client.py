@@ -67,12 +67,8 @@ class ServiceClient:
             log.warning("service call failed", extra={"url": url, "error": repr(exc)})
             raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
         if response.status_code >= 500 or response.status_code in (401, 403):
-            log.warning(
-                "service call refused", extra={"url": url, "status": response.status_code}
-            )
-            raise ServiceUnavailable(
-                f"the {self.target} service answered {response.status_code}"
-            )
+            log.warning("service call refused", extra={"url": url, "status": response.status_code})
+            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
         if response.status_code >= 400:
             raise ServiceRejected(response.status_code, response.json())
         return response.json()

@@ -10,6 +10,8 @@ from typing import Any
 
 from flask import Flask
 
+from shared.events.publisher import make_connection
+from shared.events.topology import EVENTS_EXCHANGE, declare_topology
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from shared.worker import Worker
@@ -36,6 +38,28 @@ def build_worker(settings: Settings) -> Worker:
     """The worker of `settings.service`, not yet started."""
     module = importlib.import_module(f"services.{check_service(settings.service)}.worker")
     return module.build_worker(settings)  # type: ignore[no-any-return]
+
+
+def declare_broker_topology(settings: Settings) -> None:
+    """Declare the service's queue, bindings and dead-letter queue on the broker.
+
+    Run before any process publishes (by `crm migrate`), so that no event published while a
+    consumer is still starting finds its queue missing.
+    """
+    if settings.embedded:
+        return
+    module = importlib.import_module(f"services.{check_service(settings.service)}.handlers")
+    subscriptions = module.SUBSCRIPTIONS
+    with make_connection(settings.broker_url) as connection:
+        connection.ensure_connection(max_retries=5, interval_start=0.5, interval_step=1)
+        channel = connection.channel()
+        try:
+            if subscriptions:
+                declare_topology(channel, settings.service, subscriptions, settings.delivery_limit)
+            else:
+                EVENTS_EXCHANGE(channel).declare()
+        finally:
+            channel.close()
 
 
 class PathDispatcher:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import UnitOfWorkFactory
-from shared.events.consumer import EventConsumer, EventDispatcher, Handler
+from shared.events.consumer import EventConsumer, EventDispatcher, Handler, purge_inbox
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.relay import OutboxRelay
 from shared.settings import Settings
@@ -63,8 +63,16 @@ class Worker:
                 delivery_limit=self.settings.delivery_limit,
                 prefetch=self.settings.prefetch,
             )
-        purge = ScheduledJob("outbox-purge", timedelta(hours=1), self.relay.purge_sent)
-        self.jobs = [*self.jobs, purge]
+        purges = [ScheduledJob("outbox-purge", timedelta(hours=1), self.relay.purge_sent)]
+        if self.handlers:
+            purges.append(
+                ScheduledJob(
+                    "inbox-purge",
+                    timedelta(hours=6),
+                    functools.partial(purge_inbox, self.session_factory),
+                )
+            )
+        self.jobs = [*self.jobs, *purges]
 
     def start(self) -> Worker:
         """Start the relay, the consumer and the scheduler in background threads."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -57,7 +58,7 @@ class Tags(MethodView):
         """Create a tag."""
         with _refusals_as_http_errors():
             tag = usecases.create_tag(service_context().uow(), **body)
-        return tag, 201, _headers(tag)
+        return tag, 201, {**_headers(tag), "Location": url_for("tags.TagById", tag_id=tag.id)}
 
 
 @blp.route("/ensure")

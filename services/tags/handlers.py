@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from marshmallow import fields
+
 from services.tags import usage
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler
@@ -38,8 +40,12 @@ def _data(event: CloudEvent) -> dict[str, Any]:
 
 
 def _time(event: CloudEvent) -> datetime:
-    moment = datetime.fromisoformat(event.time)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """When the event happened, read as the envelope's validation read it."""
+    moment: datetime = _EVENT_TIME.deserialize(event.time)
+    return moment.astimezone(UTC)
+
+
+_EVENT_TIME = fields.AwareDateTime()
 
 
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {

@@ -6,10 +6,23 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from services.tags.models import FIXED_TAGS, Tag, TagMembership, name_key
 from shared.db import UnitOfWork, utcnow
@@ -134,7 +147,7 @@ def create_tag(
             updated_at=now,
         )
         uow.session.add(tag)
-        _flush_or_duplicate(uow, key)
+        _flush_or_duplicate(uow, tag)
         uow.emit("tag.created", tag_state(tag), subject=str(tag.id))
         uow.commit()
     return tag
@@ -172,7 +185,7 @@ def update_tag(
             setattr(tag, field, value)
         tag.version += 1
         tag.updated_at = utcnow()
-        _flush_or_duplicate(uow, tag.name_key)
+        _flush_or_duplicate(uow, tag)
         uow.emit("tag.updated", tag_state(tag), subject=str(tag.id))
         uow.commit()
     return tag
@@ -235,7 +248,9 @@ def merge_tags(uow: UnitOfWork, from_id: uuid.UUID, into_id: uuid.UUID) -> Tag:
 
 def ensure_tags(uow: UnitOfWork, names: Sequence[str]) -> list[Tag]:
     """The tags with these names (any case), the missing ones created; safe to call concurrently."""
-    keys = {name_key(name): name for name in names}
+    keys: dict[str, str] = {}
+    for name in names:
+        keys.setdefault(name_key(name), name)
     with uow:
         now = utcnow()
         rows = [
@@ -316,14 +331,15 @@ def _refuse_taken_name(session: Session, key: str) -> None:
         raise DuplicateTagName(existing)
 
 
-def _flush_or_duplicate(uow: UnitOfWork, key: str) -> None:
+def _flush_or_duplicate(uow: UnitOfWork, tag: Tag) -> None:
     """Flush; a concurrent request that took the name first makes it a DuplicateTagName."""
+    tag_id, key = tag.id, tag.name_key
     try:
         uow.session.flush()
     except IntegrityError:
         uow.rollback()
         existing = uow.session.scalar(select(Tag).where(Tag.name_key == key))
-        if existing is None:
+        if existing is None or existing.id == tag_id:
             raise
         raise DuplicateTagName(existing) from None
 
@@ -341,26 +357,45 @@ def _insert_missing(session: Session, rows: list[dict[str, Any]]) -> Any:
 
 
 def _move_memberships(session: Session, from_id: uuid.UUID, into_id: uuid.UUID) -> None:
-    """Every customer of one tag becomes a customer of the other, once."""
-    moving = session.scalars(
-        select(TagMembership).where(
-            TagMembership.tag_id == from_id, TagMembership.is_member.is_(True)
+    """Every customer of one tag becomes a customer of the other, once (two set-based writes)."""
+    source = aliased(TagMembership)
+    source_as_of = select(source.as_of).where(
+        source.tag_id == from_id,
+        source.customer_id == TagMembership.customer_id,
+        source.is_member.is_(True),
+    )
+    session.execute(
+        update(TagMembership)
+        .where(
+            TagMembership.tag_id == into_id,
+            TagMembership.is_member.is_(False),
+            source_as_of.exists(),
         )
-    ).all()
-    for membership in moving:
-        present = session.get(TagMembership, (into_id, membership.customer_id))
-        if present is None:
-            session.add(
-                TagMembership(
-                    tag_id=into_id,
-                    customer_id=membership.customer_id,
-                    is_member=True,
-                    as_of=membership.as_of,
-                )
-            )
-        elif not present.is_member:
-            present.is_member = True
-            present.as_of = max(present.as_of, membership.as_of)
+        .values(
+            is_member=True,
+            as_of=case(
+                (
+                    source_as_of.scalar_subquery() > TagMembership.as_of,
+                    source_as_of.scalar_subquery(),
+                ),
+                else_=TagMembership.as_of,
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    target = aliased(TagMembership)
+    session.execute(
+        insert(TagMembership).from_select(
+            ["tag_id", "customer_id", "is_member", "as_of"],
+            select(literal(into_id, Uuid), source.customer_id, true(), source.as_of).where(
+                source.tag_id == from_id,
+                source.is_member.is_(True),
+                ~select(target.customer_id)
+                .where(target.tag_id == into_id, target.customer_id == source.customer_id)
+                .exists(),
+            ),
+        )
+    )
 
 
 def _members_count(session: Session, tag_id: uuid.UUID) -> int:

@@ -9,14 +9,16 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from kombu import Connection
+from sqlalchemy import delete
 from kombu.mixins import ConsumerMixin
 from kombu.transport.base import Message
 
 from shared import metrics
-from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory
+from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory, utcnow
 from shared.events.envelope import CloudEvent, InvalidEvent
 from shared.events.publisher import EventPublisher, OutgoingMessage
 from shared.events.registry import parse_event
@@ -36,6 +38,15 @@ def record_in_inbox(uow: UnitOfWork, event: CloudEvent) -> bool:
     uow.session.add(InboxMessage(event_id=event_id, type=event.type))
     uow.session.flush()
     return True
+
+
+def purge_inbox(session_factory: Any, older_than: timedelta = timedelta(days=30)) -> int:
+    """Forget handled event ids past the longest redelivery window; how many went."""
+    with session_factory() as session, session.begin():
+        result = session.execute(
+            delete(InboxMessage).where(InboxMessage.received_at < utcnow() - older_than)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _event_uuid(event_id: str) -> uuid.UUID:

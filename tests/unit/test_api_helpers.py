@@ -59,10 +59,19 @@ def test_the_dispatcher_routes_by_first_path_segment():
     assert statuses == ["404 NOT FOUND"]
 
 
-def test_log_lines_are_json_with_the_correlation_id():
+def test_log_lines_are_json_with_the_correlation_id_of_their_context():
+    logger = logging.getLogger("t")
     with correlated("c-9", service="tags"):
-        record = logging.getLogger("t").makeRecord("t", logging.INFO, "f", 1, "hello", (), None)
-        record.__dict__.update(logging.LogRecord.__dict__.get("x", {}))
-    record.correlation_id = "c-9"
+        record = logger.makeRecord("t", logging.INFO, "f", 1, "hello %s", ("you",), None)
     line = json.loads(JsonFormatter().format(record))
-    assert line["message"] == "hello" and line["correlation_id"] == "c-9"
+    assert line["message"] == "hello you"
+    assert line["correlation_id"] == "c-9" and line["service"] == "tags"
+
+
+def test_extra_fields_may_use_any_name():
+    with correlated("c-1", service="tags"):
+        record = logging.getLogger("t").makeRecord(
+            "t", logging.INFO, "f", 1, "m", (), None, extra={"service": "x", "n": 1}
+        )
+    line = json.loads(JsonFormatter().format(record))
+    assert line["n"] == 1 and line["service"] == "x"

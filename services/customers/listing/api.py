@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from shared.api import Blueprint
 
-blp = Blueprint("customers-listing", __name__, url_prefix="/customers", description="Customers: listing.")
+blp = Blueprint(
+    "customers-listing", __name__, url_prefix="/customers", description="Customers: listing."
+)

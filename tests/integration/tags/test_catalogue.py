@@ -33,6 +33,7 @@ def test_creating_a_tag_answers_201_with_the_normalised_tag_and_its_etag(
     assert tag["customers_count"] == 0
     assert tag["created_at"].endswith("+00:00")
     assert response.headers["ETag"] == f'"{tag["id"]}-1"'
+    assert response.headers["Location"].endswith(f"/tags/{tag['id']}")
 
 
 def test_creating_a_tag_writes_tag_created_with_its_full_state_to_the_outbox(

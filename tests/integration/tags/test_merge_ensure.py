@@ -57,8 +57,11 @@ def test_merging_counts_each_customer_of_both_tags_once(
 ) -> None:
     source, target = new_tag(), new_tag()
     both, only_source, only_target = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    left_target = uuid.uuid4()
     tag_customers(deliver, source["id"], [both, only_source])
-    tag_customers(deliver, target["id"], [both, only_target])
+    tag_customers(deliver, target["id"], [both, only_target, left_target])
+    deliver("customer.untagged", {"customer_id": str(left_target), "tag_id": target["id"]})
+    tag_customers(deliver, source["id"], [left_target])
 
     merged = client.post(
         f"/tags/{source['id']}/merge", json={"into": target["id"]}, headers=writer
@@ -67,8 +70,8 @@ def test_merging_counts_each_customer_of_both_tags_once(
     tag_customers(deliver, target["id"], [only_source])
     deliver("customer.untagged", {"customer_id": str(only_source), "tag_id": source["id"]})
 
-    assert merged["customers_count"] == 3
-    assert client.get(f"/tags/{target['id']}", headers=writer).get_json()["customers_count"] == 3
+    assert merged["customers_count"] == 4
+    assert client.get(f"/tags/{target['id']}", headers=writer).get_json()["customers_count"] == 4
 
 
 def test_merging_a_fixed_tag_away_is_409_and_keeps_both(

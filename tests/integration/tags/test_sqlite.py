@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.tags.app import create_app
+from services.tags.handlers import SUBSCRIPTIONS
 from services.tags.models import FIXED_TAGS
+from shared.events.consumer import EventDispatcher
+from shared.events.envelope import make_event
 from shared.migrations import migrate
 from shared.settings import Settings
 from tests.conftest import settings_for
@@ -78,3 +82,30 @@ def test_concurrent_ensures_of_the_same_new_name_create_one_tag(
     assert len(ids) == 4 and len(set(ids)) == 1
     listed = sqlite_app.test_client().get("/tags", headers=writer).get_json()["items"]
     assert [tag["id"] for tag in listed if tag["name"].lower() == "neuf"] == ids[:1]
+
+
+def test_merging_counts_each_customer_of_both_tags_once(
+    sqlite_app: Flask, writer: dict[str, str]
+) -> None:
+    client = sqlite_app.test_client()
+    dispatcher = EventDispatcher("tags", SUBSCRIPTIONS, sqlite_app.extensions["crm"].uow)
+    source, target = (
+        client.post("/tags/ensure", json={"names": [name]}, headers=writer).get_json()["items"][0]
+        for name in ("Source", "Cible")
+    )
+    both, only_source, only_target = (str(uuid.uuid4()) for _ in range(3))
+    for customer, tag in [
+        (both, source),
+        (only_source, source),
+        (both, target),
+        (only_target, target),
+    ]:
+        data = {"customer_id": customer, "tag_id": tag["id"]}
+        dispatcher.dispatch(make_event("customer.tagged", data, "customers"))
+
+    response = client.post(
+        f"/tags/{source['id']}/merge", json={"into": target["id"]}, headers=writer
+    )
+
+    assert response.status_code == 200
+    assert response.get_json()["customers_count"] == 3

@@ -1,0 +1,357 @@
+"""The list parameters that select customers, and the one place they become SQL conditions.
+
+`GET /customers`, saved filters (segments), bulk actions and exports all select customers with
+`CustomerFilterSchema` + `matching_ids` (or `customer_conditions`), so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from services.customers.models import Customer, CustomerTag, NewsletterSubscription, Segment
+from shared.api import Schema
+
+KINDS = ("individual", "company")
+GENDERS = ("female", "male", "other", "unspecified")
+TAGS_MATCH = ("any", "all")
+MAX_TAGS = 50
+MAX_SEARCH_WORDS = 8
+SEARCH_MAX_LENGTH = 200
+
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[_-](?:[A-Za-z]{4}|[A-Za-z]{2}|\d{3}))*$")
+
+
+# --- errors -------------------------------------------------------------------------------------
+class SegmentError(ValueError):
+    """A `segment` parameter that cannot be applied; the message says why (answer 422)."""
+
+
+class UnknownSegment(SegmentError):
+    """No saved filter has this id."""
+
+    def __init__(self, segment_id: uuid.UUID) -> None:
+        super().__init__(f"no saved filter (segment) has the id {segment_id}")
+        self.segment_id = segment_id
+
+
+# --- normalisation ------------------------------------------------------------------------------
+def search_terms(q: str) -> list[str]:
+    """What `q` must find in `search_text`: phone-like input as its digits, else each word.
+
+    `"+33 6 12-34"` → `["3361234"]`; `"  Jean DUPONT "` → `["jean", "dupont"]` (both must appear,
+    in any order); blank → `[]`.
+    """
+    text = " ".join(q.split()).lower()
+    if not text:
+        return []
+    if _PHONE_LIKE.match(text) and any(char.isdigit() for char in text):
+        return [re.sub(r"\D", "", text)]
+    words = list(dict.fromkeys(text.split(" ")))
+    return words[:MAX_SEARCH_WORDS]
+
+
+def normalize_language(value: str) -> str:
+    """A locale code in the profiles' spelling: `FR` → `fr`, `zh-hans-cn` → `zh_Hans_CN`."""
+    text = value.strip()
+    if not _LANGUAGE.match(text):
+        raise ValueError(value)
+    language, *rest = re.split(r"[_-]", text)
+    return "_".join(
+        [language.lower(), *(part.title() if len(part) == 4 else part.upper() for part in rest)]
+    )
+
+
+# --- fields -------------------------------------------------------------------------------------
+class FilterText(ma.fields.String):
+    """A text filter value: trimmed, never blank."""
+
+    default_error_messages = {
+        "blank": "cannot be blank; leave the parameter out not to filter on it",
+    }
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(validate=ma.validate.Length(max=max_length), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            raise self.make_error("blank")
+        return text
+
+
+class SearchText(ma.fields.String):
+    """`q`: trimmed; blank means no search (a cleared search box), dropped after loading."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Language(ma.fields.String):
+    """A locale code (`fr`, `fr_BE`, `en`), normalised."""
+
+    default_error_messages = {"language": "a locale code such as fr, fr_BE or en"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        try:
+            return normalize_language(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError:
+            raise self.make_error("language") from None
+
+
+class CountryCode(ma.fields.String):
+    """An ISO 3166-1 alpha-2 country code, in any case; loaded upper-case."""
+
+    default_error_messages = {"country": "a two-letter country code such as FR"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not re.fullmatch(r"[A-Za-z]{2}", text):
+            raise self.make_error("country")
+        return text.upper()
+
+
+class DateOrDateTime(ma.fields.Field):
+    """An RFC 3339 date-time, or a date (a whole day, in UTC); a time without offset is UTC."""
+
+    default_error_messages = {
+        "invalid": "a date (2024-05-31) or an RFC 3339 date-time (2024-05-31T18:00:00Z)"
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+            moment = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None or isinstance(value, str):  # a stored filter is dumped as it is
+            return value
+        return str(value.isoformat())
+
+
+def day_start(value: date | datetime) -> datetime:
+    """The first instant a `created_from` bound includes."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time.min, tzinfo=UTC)
+
+
+def day_end(value: date | datetime) -> tuple[datetime, bool]:
+    """The instant a `created_to` bound stops at, and whether that instant is included."""
+    if isinstance(value, datetime):
+        return value, True
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC), False
+
+
+# --- the schema ---------------------------------------------------------------------------------
+class CustomerFilterSchema(Schema):
+    """The list parameters that select customers (no paging, no sort); every one combines (AND)."""
+
+    q = SearchText(
+        validate=ma.validate.Length(max=SEARCH_MAX_LENGTH),
+        metadata={
+            "description": "Finds name, company name, email or phone (any format: +33 6 12…, "
+            "06 12…); several words must all appear."
+        },
+    )
+    tag = ma.fields.List(
+        ma.fields.UUID(),
+        validate=ma.validate.Length(min=1, max=MAX_TAGS),
+        metadata={"description": "Tag ids (repeat the parameter); see `tags_match`."},
+    )
+    tags_match = ma.fields.String(
+        validate=ma.validate.OneOf(TAGS_MATCH),
+        metadata={"description": "`any` (default): at least one of the tags; `all`: every one."},
+    )
+    status = FilterText(32, metadata={"description": "A status key, e.g. `active`."})
+    kind = ma.fields.String(validate=ma.validate.OneOf(KINDS))
+    is_supplier = ma.fields.Boolean()
+    is_conflict = ma.fields.Boolean()
+    gender = ma.fields.String(validate=ma.validate.OneOf(GENDERS))
+    city = FilterText(100, metadata={"description": "Whatever the case."})
+    region = FilterText(100, metadata={"description": "Whatever the case."})
+    postal_code = FilterText(20, metadata={"description": "Whatever the case."})
+    country = CountryCode(metadata={"description": "ISO 3166-1 alpha-2, e.g. FR."})
+    language = Language(
+        metadata={"description": "A locale code; `fr` also finds `fr_BE`, `fr_CH`…"},
+    )
+    email_consent = ma.fields.Boolean()
+    newsletter_subscribed = ma.fields.Boolean()
+    newsletter_list = FilterText(100, metadata={"description": "Subscribed to this list."})
+    login_enabled = ma.fields.Boolean()
+    source_channel = FilterText(100, metadata={"description": "Whatever the case."})
+    source_campaign = FilterText(200, metadata={"description": "Whatever the case."})
+    utm_source = FilterText(200)
+    utm_medium = FilterText(200)
+    utm_campaign = FilterText(200)
+    created_from = DateOrDateTime(
+        metadata={"description": "Created at or after (a date means from 00:00 UTC)."}
+    )
+    created_to = DateOrDateTime(
+        metadata={"description": "Created at or before (a date includes that whole day, UTC)."}
+    )
+    segment = ma.fields.UUID(
+        metadata={"description": "A saved filter's id; it applies together with the others."}
+    )
+
+    @ma.pre_load
+    def _one_tag_as_a_list(self, data: Any, **kwargs: Any) -> Any:
+        # A JSON filter (segment, bulk action) may say "tag": "<id>" for one tag.
+        if isinstance(data, Mapping) and isinstance(data.get("tag"), str):
+            return {**data, "tag": [data["tag"]]}
+        return data
+
+    @ma.post_load
+    def _drop_blank_search(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if "q" in data and not data["q"]:
+            del data["q"]
+        return data
+
+    @ma.validates_schema
+    def _dates_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        start, end = data.get("created_from"), data.get("created_to")
+        if start is not None and end is not None:
+            last, included = day_end(end)
+            first = day_start(start)
+            if last < first or (last == first and not included):
+                raise ma.ValidationError(
+                    "created_to is before created_from", field_name="created_to"
+                )
+
+
+# --- the conditions -----------------------------------------------------------------------------
+def _lower_equals(column: Any, value: str) -> ColumnElement[bool]:
+    # lower() on both sides: the database's own case rules, and the functional indexes apply.
+    return func.lower(column) == func.lower(value)
+
+
+def _has_tag(tag_id: uuid.UUID | list[uuid.UUID]) -> ColumnElement[bool]:
+    ids = tag_id if isinstance(tag_id, list) else [tag_id]
+    return exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id.in_(ids))
+
+
+def _tag_conditions(params: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    tags: list[uuid.UUID] = list(dict.fromkeys(params.get("tag") or []))
+    if not tags:
+        return []
+    if params.get("tags_match", "any") == "all":
+        return [_has_tag(tag_id) for tag_id in tags]
+    return [_has_tag(tags)]
+
+
+def like_pattern(term: str) -> str:
+    """`%term%` for `LIKE … ESCAPE '/'`, the term's own `%`, `_` and `/` taken literally."""
+    escaped = term.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{escaped}%"
+
+
+def _search_conditions(q: str | None) -> list[ColumnElement[bool]]:
+    # One LIKE per word, its pattern a single constant: each can use the trigram index (PG).
+    return [
+        Customer.search_text.like(like_pattern(term), escape="/") for term in search_terms(q or "")
+    ]
+
+
+def _language_condition(language: str) -> ColumnElement[bool]:
+    # `fr` finds fr, fr_BE, fr_CH…; `zh_Hans` finds zh_Hans and zh_Hans_CN.
+    stored = func.lower(Customer.language)
+    wanted = language.lower()
+    return or_(stored == wanted, stored.startswith(f"{wanted}_", autoescape=True))
+
+
+_EQUAL_COLUMNS = {
+    "kind": Customer.kind,
+    "is_supplier": Customer.is_supplier,
+    "is_conflict": Customer.is_conflict,
+    "gender": Customer.gender,
+    "country": Customer.address_country,
+    "email_consent": Customer.email_consent,
+    "newsletter_subscribed": Customer.newsletter_subscribed,
+    "login_enabled": Customer.login_enabled,
+    "status": Customer.status,
+}
+_CASELESS_COLUMNS = {
+    "city": Customer.address_city,
+    "region": Customer.address_region,
+    "postal_code": Customer.address_postal_code,
+    "source_channel": Customer.source_channel,
+    "source_campaign": Customer.source_campaign,
+    "utm_source": Customer.utm_source,
+    "utm_medium": Customer.utm_medium,
+    "utm_campaign": Customer.utm_campaign,
+}
+
+
+def filter_conditions(params: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """The SQL conditions on `Customer` of loaded list parameters, `segment` left aside."""
+    conditions = _search_conditions(params.get("q")) + _tag_conditions(params)
+    for name, column in _EQUAL_COLUMNS.items():
+        if params.get(name) is not None:
+            conditions.append(column == params[name])
+    for name, column in _CASELESS_COLUMNS.items():
+        if params.get(name) is not None:
+            conditions.append(_lower_equals(column, params[name]))
+    if params.get("language") is not None:
+        conditions.append(_language_condition(params["language"]))
+    if params.get("newsletter_list") is not None:
+        conditions.append(
+            exists().where(
+                NewsletterSubscription.customer_id == Customer.id,
+                NewsletterSubscription.list_name == params["newsletter_list"],
+            )
+        )
+    if params.get("created_from") is not None:
+        conditions.append(Customer.created_at >= day_start(params["created_from"]))
+    if params.get("created_to") is not None:
+        end, included = day_end(params["created_to"])
+        conditions.append(Customer.created_at <= end if included else Customer.created_at < end)
+    return conditions
+
+
+def segment_filter(session: Session, segment_id: uuid.UUID) -> dict[str, Any]:
+    """The loaded list parameters a saved filter holds; UnknownSegment, SegmentError."""
+    stored = session.scalar(select(Segment.filter).where(Segment.id == segment_id))
+    if stored is None:
+        raise UnknownSegment(segment_id)
+    try:
+        params: dict[str, Any] = CustomerFilterSchema().load(stored)
+    except ma.ValidationError as exc:
+        raise SegmentError(
+            f"the saved filter {segment_id} is no longer valid: {exc.messages}"
+        ) from None
+    if params.get("segment") is not None:
+        raise SegmentError(f"the saved filter {segment_id} refers to another saved filter")
+    return params
+
+
+def customer_conditions(session: Session, params: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+    """Every SQL condition of loaded list parameters, the `segment` one resolved (AND)."""
+    conditions = filter_conditions(params)
+    if params.get("segment") is not None:
+        conditions += filter_conditions(segment_filter(session, params["segment"]))
+    return conditions
+
+
+def matching_ids(session: Session, params: dict[str, Any]) -> Select[uuid.UUID]:
+    """`select(Customer.id)` of the customers loaded list parameters match (segment resolved).
+
+    Raises UnknownSegment (no such saved filter) or SegmentError: answer 422 on `segment`.
+    """
+    return select(Customer.id).where(*customer_conditions(session, params))

@@ -1,0 +1,61 @@
+"""Indexes for the customer list: trigram search, per-filter keyset orders, sort by name.
+
+Each filter with many distinct values gets an index that also carries the list's order
+(`created_at, id`), so that a filtered page is read in order from it and stops after `limit`
+rows, however deep the cursor. `q` uses a trigram GIN index (pg_trgm) on PostgreSQL; SQLite,
+used in the embedded mode, only needs the plain indexes to stay correct.
+
+Revision ID: customers_0004
+Revises: customers_0003
+Create Date: 2026-11-24 09:00:00.000000
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "customers_0004"
+down_revision = "customers_0003"
+branch_labels = None
+depends_on = None
+
+# Case-insensitive filters (`lower(col) = lower(:value)`), each with the list's order.
+CASELESS_FILTER_INDEXES = {
+    "ix_customers_lower_city_created_at_id": "address_city",
+    "ix_customers_lower_region_created_at_id": "address_region",
+    "ix_customers_lower_postal_code_created_at_id": "address_postal_code",
+}
+
+
+def upgrade() -> None:
+    op.create_index("ix_customers_sort_name_id", "customers", ["sort_name", "id"])
+    op.create_index(
+        "ix_customers_country_created_at_id", "customers", ["address_country", "created_at", "id"]
+    )
+    # Suppliers are few: a partial index lists them in order without scanning everyone.
+    op.create_index(
+        "ix_customers_suppliers_created_at_id",
+        "customers",
+        ["created_at", "id"],
+        postgresql_where=sa.text("is_supplier"),
+        sqlite_where=sa.text("is_supplier"),
+    )
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute(
+        "CREATE INDEX ix_customers_search_text_trgm ON customers "
+        "USING gin (search_text gin_trgm_ops)"
+    )
+    for name, column in CASELESS_FILTER_INDEXES.items():
+        op.execute(f"CREATE INDEX {name} ON customers (lower({column}), created_at, id)")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for name in CASELESS_FILTER_INDEXES:
+            op.execute(f"DROP INDEX IF EXISTS {name}")
+        op.execute("DROP INDEX IF EXISTS ix_customers_search_text_trgm")
+        # pg_trgm stays: other objects of this database may use it, and it costs nothing idle.
+    op.drop_index("ix_customers_suppliers_created_at_id", table_name="customers")
+    op.drop_index("ix_customers_country_created_at_id", table_name="customers")
+    op.drop_index("ix_customers_sort_name_id", table_name="customers")
