@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 from kombu import Connection
-from sqlalchemy import delete
 from kombu.mixins import ConsumerMixin
 from kombu.transport.base import Message
+from sqlalchemy import delete
 
 from shared import metrics
 from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory, utcnow

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.events.envelope import InvalidEvent, make_event
 from shared.events.catalogue import CATALOGUE
+from shared.events.envelope import InvalidEvent, make_event
 from shared.events.registry import parse_event, validate_data
 
 
