@@ -84,10 +84,23 @@ class Worker:
             lambda: relay.run(self.stop_event, self.settings.relay_idle_seconds),
         )
         if self.consumer is not None:
-            self._spawn(f"{service}-consumer", self.consumer.run)
+            self._spawn(f"{service}-consumer", self._consume)
         for job in self.jobs:
             self._spawn(f"{service}-{job.name}", functools.partial(self._every, job))
         return self
+
+    def _consume(self) -> None:
+        # kombu reconnects by itself after connection errors; anything else (a queue declared
+        # with other arguments, a channel error) is logged and retried instead of ending silently.
+        assert self.consumer is not None
+        while not self.stop_event.is_set():
+            try:
+                self.consumer.run()
+            except Exception:  # noqa: BLE001
+                log.exception("consumer stopped; restarting it in 5 s")
+                self.stop_event.wait(5)
+            else:
+                return
 
     def _spawn(self, name: str, target: Callable[[], Any]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 
-from services.customers.models import TagView
+from services.customers.tagging.projection import project_tag
+from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler
 from shared.events.envelope import CloudEvent
@@ -14,33 +14,17 @@ from shared.events.envelope import CloudEvent
 
 def on_tag_changed(event: CloudEvent, uow: UnitOfWork) -> None:
     """Keep the local copy of a created or updated tag (an older state never overwrites)."""
-    data = event.data
-    updated_at = datetime.fromisoformat(data["updated_at"])
-    view = uow.session.get(TagView, uuid.UUID(data["id"]))
-    if view is None:
-        view = TagView(id=uuid.UUID(data["id"]))
-        uow.session.add(view)
-    elif view.updated_at > updated_at:
-        return
-    view.name = data["name"]
-    view.color = data["color"]
-    view.order = data["order"]
-    view.is_fixed = data["is_fixed"]
-    view.updated_at = updated_at
+    project_tag(uow.session, event.data)
 
 
 def on_tag_deleted(event: CloudEvent, uow: UnitOfWork) -> None:
-    """Forget a deleted tag."""
-    view = uow.session.get(TagView, uuid.UUID(event.data["id"]))
-    if view is not None:
-        uow.session.delete(view)
+    """Forget a deleted tag and take it off every customer (`customer.untagged` each)."""
+    remove_tag_everywhere(uow, uuid.UUID(event.data["id"]), event.data.get("name"))
 
 
 def on_tag_merged(event: CloudEvent, uow: UnitOfWork) -> None:
-    """Forget the tag merged away (its customers move to the surviving tag)."""
-    view = uow.session.get(TagView, uuid.UUID(event.data["from"]))
-    if view is not None:
-        uow.session.delete(view)
+    """Move every customer of the merged tag to the surviving one, and forget the merged tag."""
+    move_tag_customers(uow, uuid.UUID(event.data["from"]), uuid.UUID(event.data["into"]))
 
 
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {

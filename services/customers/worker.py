@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import functools
+from datetime import timedelta
+
 from services.customers.handlers import SUBSCRIPTIONS
-from shared.db import make_engine, make_session_factory
+from services.customers.tagging.bulk_jobs import run_queued_jobs
+from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.settings import Settings
-from shared.worker import Worker
+from shared.worker import ScheduledJob, Worker
+
+BULK_JOBS_INTERVAL = timedelta(seconds=1)
 
 
 def build_worker(settings: Settings) -> Worker:
     """The worker of the customers service, not yet started."""
     session_factory = make_session_factory(make_engine(settings.database_url))
-    return Worker(settings, session_factory, SUBSCRIPTIONS)
+    uow_factory = UnitOfWorkFactory(session_factory, settings.service)
+    bulk_jobs = ScheduledJob(
+        "bulk-jobs",
+        BULK_JOBS_INTERVAL,
+        # A chunk is what a request would do at once: one transaction of `bulk_sync_limit`.
+        functools.partial(run_queued_jobs, uow_factory, settings.bulk_sync_limit),
+    )
+    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs])

@@ -16,6 +16,8 @@ from kombu import Connection
 from kombu.mixins import ConsumerMixin
 from kombu.transport.base import Message
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import metrics
 from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory, utcnow
@@ -32,10 +34,21 @@ Handler = Callable[[CloudEvent, UnitOfWork], None]
 
 def record_in_inbox(uow: UnitOfWork, event: CloudEvent) -> bool:
     """Note the event as handled in this transaction; False if it already was."""
-    event_id = _event_uuid(event.id)
-    if uow.session.get(InboxMessage, event_id) is not None:
+    values = {"event_id": _event_uuid(event.id), "type": event.type, "received_at": utcnow()}
+    dialect = uow.session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        # One round trip; a concurrent duplicate waits on the key, then inserts nothing.
+        inserted = uow.session.execute(
+            insert(InboxMessage)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(InboxMessage.event_id)
+        ).first()
+        return inserted is not None
+    if uow.session.get(InboxMessage, values["event_id"]) is not None:
         return False
-    uow.session.add(InboxMessage(event_id=event_id, type=event.type))
+    uow.session.add(InboxMessage(**values))
     uow.session.flush()
     return True
 
@@ -77,13 +90,22 @@ class EventDispatcher:
 
     def dispatch(self, event: CloudEvent) -> bool:
         """Handle the event unless the inbox says it was; True if it was handled now."""
+        return self.dispatch_batch([event])[0]
+
+    def dispatch_batch(self, events: Sequence[CloudEvent]) -> list[bool]:
+        """Handle several events in one transaction (all or none); which were handled now."""
+        handled = []
         with self.uow_factory() as uow:
-            if not record_in_inbox(uow, event):
-                return False
-            for handler in self.handlers.get(event.type, ()):
-                handler(event, uow)
+            for event in events:
+                with correlated(event.correlationid, self.service):
+                    if not record_in_inbox(uow, event):
+                        handled.append(False)
+                        continue
+                    for handler in self.handlers.get(event.type, ()):
+                        handler(event, uow)
+                    handled.append(True)
             uow.commit()
-            return True
+        return handled
 
 
 class EventConsumer(ConsumerMixin):
@@ -104,6 +126,9 @@ class EventConsumer(ConsumerMixin):
         self.prefetch = prefetch
         self.service = dispatcher.service
         self.ready = threading.Event()
+        # Valid messages received but not yet handled: handled together in one transaction.
+        self._pending: list[tuple[CloudEvent, Message]] = []
+        self._live_connection: Any = None  # the clone ConsumerMixin consumes on
         # Deliveries seen per message, for transports that do not count them (memory://).
         self._attempts: OrderedDict[str, int] = OrderedDict()
 
@@ -124,11 +149,14 @@ class EventConsumer(ConsumerMixin):
     def on_consume_ready(
         self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
     ) -> None:
+        self._live_connection = connection
         self.ready.set()
         log.info("consuming", extra={"queue": f"{self.service}.events"})
 
     def on_connection_error(self, exc: Exception, interval: float) -> None:
         self.ready.clear()
+        # Their delivery tags died with the channel; the broker delivers them again.
+        self._pending.clear()
         log.warning("broker connection lost; reconnecting", extra={"retry_in": interval})
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
@@ -141,34 +169,75 @@ class EventConsumer(ConsumerMixin):
         except InvalidEvent as exc:
             self._dead_letter(message, "invalid", str(exc))
             return
-        with correlated(event.correlationid, self.service):
-            started = time.perf_counter()
+        self._pending.append((event, message))
+        if len(self._pending) >= self.prefetch:
+            self._handle_pending()
+
+    def on_iteration(self) -> None:
+        """Between two waits for the broker: take what has already arrived, then handle it."""
+        if not self._pending:
+            return
+        while len(self._pending) < self.prefetch and self._live_connection is not None:
             try:
-                handled = self.dispatcher.dispatch(event)
-            except Exception as exc:  # noqa: BLE001  (the message is retried, then dead-lettered)
+                self._live_connection.drain_events(timeout=0.002)
+            except TimeoutError:
+                break
+        self._handle_pending()
+
+    def _handle_pending(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        started = time.perf_counter()
+        try:
+            outcomes = self.dispatcher.dispatch_batch([event for event, _ in batch])
+        except Exception as exc:  # noqa: BLE001  (handled again one by one, to isolate it)
+            if len(batch) == 1:
+                event, message = batch[0]
                 self._retry_or_dead_letter(message, event, exc)
                 return
-            message.ack()
-            self._attempts.pop(event.id, None)
-            outcome = "handled" if handled else "duplicate"
-            metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
+            for event, message in batch:
+                self._handle_one(event, message)
+            return
+        elapsed = time.perf_counter() - started
+        for (event, message), handled in zip(batch, outcomes, strict=True):
+            self._acknowledge(event, message, handled, elapsed / len(batch))
+
+    def _handle_one(self, event: CloudEvent, message: Message) -> None:
+        started = time.perf_counter()
+        try:
+            (handled,) = self.dispatcher.dispatch_batch([event])
+        except Exception as exc:  # noqa: BLE001  (the message is retried, then dead-lettered)
+            self._retry_or_dead_letter(message, event, exc)
+            return
+        self._acknowledge(event, message, handled, time.perf_counter() - started)
+
+    def _acknowledge(
+        self, event: CloudEvent, message: Message, handled: bool, seconds: float
+    ) -> None:
+        message.ack()
+        self._attempts.pop(event.id, None)
+        outcome = "handled" if handled else "duplicate"
+        metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
+        with correlated(event.correlationid, self.service):
             log.info(
                 "event consumed",
                 extra={
                     "event_id": event.id,
                     "event_type": event.type,
                     "outcome": outcome,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )
 
     def _retry_or_dead_letter(self, message: Message, event: CloudEvent, exc: Exception) -> None:
         attempt = self._attempt_number(message, event.id)
-        log.error(
-            "event handler failed",
-            exc_info=exc,
-            extra={"event_id": event.id, "event_type": event.type, "attempt": attempt},
-        )
+        with correlated(event.correlationid, self.service):
+            log.error(
+                "event handler failed",
+                exc_info=exc,
+                extra={"event_id": event.id, "event_type": event.type, "attempt": attempt},
+            )
         metrics.EVENTS_CONSUMED.labels(self.service, event.type, "failed").inc()
         if attempt >= self.delivery_limit:
             self._attempts.pop(event.id, None)

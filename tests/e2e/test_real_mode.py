@@ -29,6 +29,8 @@ def real_suite(pg_settings, amqp_url, tmp_path) -> Iterator[dict[str, str]]:
         "CRM_BROKER_URL": amqp_url,
         "CRM_JWT_SECRET": TEST_SECRET,
         "CRM_LOG_LEVEL": "INFO",
+        # As in settings_for: queue arguments must agree with the other tests' declarations.
+        "CRM_DELIVERY_LIMIT": str(settings_for("tags").delivery_limit),
         "WEB_CONCURRENCY": "1",
         "CRM_DATA_DIR": str(tmp_path),
     }
@@ -37,7 +39,8 @@ def real_suite(pg_settings, amqp_url, tmp_path) -> Iterator[dict[str, str]]:
     for service in ("tags", "customers"):
         env[f"CRM_{service.upper()}_DATABASE_URL"] = pg_settings(service).database_url
     for service in ("tags", "customers"):
-        subprocess.run([CRM, "migrate", service], env=env, check=True, capture_output=True)
+        done = subprocess.run([CRM, "migrate", service], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()[-3000:]
     for service in ("tags", "customers"):
         port = free_port()
         urls[service] = f"http://127.0.0.1:{port}"
@@ -68,8 +71,8 @@ def real_suite(pg_settings, amqp_url, tmp_path) -> Iterator[dict[str, str]]:
 
 def _up(url: str, service: str) -> bool:
     try:
-        return requests.get(f"{url}/{service}/readyz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+        return requests.get(f"{url}/{service}/readyz", timeout=5).status_code == 200
+    except requests.RequestException:
         return False
 
 
@@ -108,6 +111,7 @@ def test_worker_stops_cleanly_on_sigterm(pg_settings, amqp_url, tmp_path):
         "CRM_BROKER_URL": amqp_url,
         "CRM_TAGS_DATABASE_URL": pg_settings("tags").database_url,
         "CRM_JWT_SECRET": TEST_SECRET,
+        "CRM_DELIVERY_LIMIT": str(settings_for("tags").delivery_limit),
     }
     process = subprocess.Popen(
         [CRM, "worker", "tags"], env=env, stderr=subprocess.PIPE, start_new_session=True

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, literal, select, tuple_
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, raiseload, sessionmaker
 
 from services.customers.listing.filters import customer_conditions
-from services.customers.models import Customer, TagView
+from services.customers.models import Customer
+from services.customers.profiles.reads import with_tags
+from services.customers.profiles.schemas import CustomerWithTags
 
 SORTS = ("-created_at", "created_at", "name", "-name")
 DEFAULT_SORT = "-created_at"
@@ -28,10 +30,9 @@ Position = tuple[Any, uuid.UUID]
 
 @dataclass
 class CustomerPage:
-    """A page of customers, the tags they carry, and where the next page starts."""
+    """A page of customers with the tags they carry, and where the next page starts."""
 
-    customers: list[Customer]
-    tags: dict[uuid.UUID, TagView] = field(default_factory=dict)
+    items: list[CustomerWithTags]
     next_position: Position | None = None
 
 
@@ -93,20 +94,17 @@ def page_query(
     session: Session, params: Mapping[str, Any], sort: str, limit: int, after: Position | None
 ) -> Select[Any]:
     """The SELECT of one page of customers (one extra row tells whether another page follows)."""
-    stmt = select(Customer).where(*customer_conditions(session, params))
+    # Tags come from one joined query (`with_tags`), not from the links relationship.
+    stmt = (
+        select(Customer)
+        .options(raiseload(Customer.tag_links))
+        .where(*customer_conditions(session, params))
+    )
     if after is not None:
         stmt = stmt.where(_after(sort, after))
     columns = _sort_columns(sort)
     order = [column.desc() for column in columns] if _descending(sort) else list(columns)
     return stmt.order_by(*order).limit(limit + 1)
-
-
-def tags_of(session: Session, customers: Iterable[Customer]) -> dict[uuid.UUID, TagView]:
-    """The catalogue entries of every tag the customers carry, in one query."""
-    tag_ids = {link.tag_id for customer in customers for link in customer.tag_links}
-    if not tag_ids:
-        return {}
-    return {tag.id: tag for tag in session.scalars(select(TagView).where(TagView.id.in_(tag_ids)))}
 
 
 def list_customers(
@@ -118,13 +116,13 @@ def list_customers(
 ) -> CustomerPage:
     """A page of the customers the list parameters match, in `sort` order, after `after`.
 
-    Phones, newsletter lists and tag links load in one IN query each, tag names in one more.
-    Raises the filters' SegmentError when `segment` names no usable saved filter.
+    Four queries whatever the page size: the page, then phones, newsletter lists and tags, each
+    in one IN query. Raises the filters' SegmentError when `segment` names no usable filter.
     """
     with sessions() as session:
         customers = list(session.scalars(page_query(session, params, sort, limit, after)))
         more = len(customers) > limit
         customers = customers[:limit]
-        tags = tags_of(session, customers)
+        items = with_tags(session, customers)
     next_position = position_of(sort, customers[-1]) if more else None
-    return CustomerPage(customers, tags, next_position)
+    return CustomerPage(items, next_position)

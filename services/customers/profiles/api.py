@@ -1,7 +1,169 @@
-"""HTTP endpoints of the customers service: profiles."""
+"""HTTP endpoints of the customers service: profiles (create, read, edit, delete, avatar, merge)."""
 
 from __future__ import annotations
 
-from shared.api import Blueprint
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
-blp = Blueprint("customers-profiles", __name__, url_prefix="/customers", description="Customers: profiles.")
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import abort
+
+from services.customers.models import Customer
+from services.customers.profiles import avatar, errors, merge, reads, usecases
+from services.customers.profiles.schemas import (
+    AvatarSchema,
+    AvatarUploadSchema,
+    CustomerCreateSchema,
+    CustomerSchema,
+    CustomerUpdateSchema,
+    CustomerWithTags,
+    MergeSchema,
+)
+from shared.api import Blueprint, check_if_match, current_principal, etag_of
+from shared.app import service_context
+
+blp = Blueprint(
+    "customers-profiles",
+    __name__,
+    url_prefix="/customers",
+    description="Customers: profiles, consent, avatars, merging duplicates.",
+)
+
+_AVATAR_RESPONSE = {
+    "description": "The avatar image (PNG, JPEG or WebP, at most 512x512).",
+    "content": {
+        content_type: {"schema": {"type": "string", "format": "binary"}}
+        for content_type in avatar.CONTENT_TYPES.values()
+    },
+}
+
+
+@blp.route("")
+class Customers(MethodView):
+    @blp.requires("customers:write")
+    @blp.arguments(CustomerCreateSchema)
+    @blp.response(201, CustomerSchema)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a customer; every consent channel starts off unless `consent` records it."""
+        with _refusals_as_http_errors():
+            answer = usecases.create_customer(
+                service_context().uow(), body, current_principal().subject, _phone_region()
+            )
+        headers = {**_headers(answer), "Location": f"/customers/{answer.customer.id}"}
+        return answer, 201, headers
+
+
+@blp.route("/<uuid:customer_id>")
+class CustomerById(MethodView):
+    @blp.requires("customers:read")
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, customer_id: uuid.UUID) -> Any:
+        """Read a customer and its ETag."""
+        with _refusals_as_http_errors():
+            answer = reads.get_customer(service_context().session_factory, customer_id)
+        return answer, 200, _headers(answer)
+
+    @blp.requires("customers:write")
+    @blp.arguments(CustomerUpdateSchema)
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def patch(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
+        """Change a customer's fields (`If-Match` honoured); `status` is a manual change."""
+        with _refusals_as_http_errors():
+            answer = usecases.update_customer(
+                service_context().uow(),
+                customer_id,
+                body,
+                current_principal().subject,
+                _phone_region(),
+                _if_match,
+            )
+        return answer, 200, _headers(answer)
+
+    @blp.requires("customers:delete")
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def delete(self, customer_id: uuid.UUID) -> None:
+        """Delete a customer and everything of theirs (`If-Match` honoured)."""
+        with _refusals_as_http_errors():
+            usecases.delete_customer(service_context().uow(), customer_id, _if_match)
+
+
+@blp.route("/<uuid:customer_id>/avatar")
+class CustomerAvatar(MethodView):
+    @blp.requires("customers:write")
+    @blp.arguments(AvatarUploadSchema, location="files")
+    @blp.response(200, AvatarSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    def post(self, files: dict[str, Any], customer_id: uuid.UUID) -> Any:
+        """Upload the customer's avatar: PNG, JPEG or WebP up to 2 MB, kept at most 512x512."""
+        with _refusals_as_http_errors():
+            return avatar.set_avatar(service_context().uow(), customer_id, files["file"].stream)
+
+    @blp.requires("customers:read")
+    @blp.doc(responses={"200": _AVATAR_RESPONSE})
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, customer_id: uuid.UUID) -> Any:
+        """The customer's avatar image."""
+        with _refusals_as_http_errors():
+            image = avatar.get_avatar(service_context().session_factory, customer_id)
+        response = Response(image.data, mimetype=image.content_type)
+        response.set_etag(f"{customer_id}-{image.updated_at.timestamp():.6f}")
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response.make_conditional(request)
+
+
+@blp.route("/<uuid:customer_id>/merge")
+class CustomerMerge(MethodView):
+    @blp.requires("customers:write", "customers:delete")
+    @blp.arguments(MergeSchema)
+    @blp.response(200, CustomerSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(412, response="PRECONDITION_FAILED")
+    def post(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
+        """Merge a duplicate into this customer; the duplicate is deleted (`If-Match` honoured)."""
+        with _refusals_as_http_errors():
+            answer = merge.merge_customers(
+                service_context().uow(), customer_id, body["duplicate_id"], _if_match
+            )
+        return answer, 200, _headers(answer)
+
+
+def _headers(answer: CustomerWithTags) -> dict[str, str]:
+    return {"ETag": etag_of(answer.customer.id, answer.customer.version)}
+
+
+def _if_match(customer: Customer) -> None:
+    """412 when the request's If-Match names another version of the (locked) customer."""
+    check_if_match(etag_of(customer.id, customer.version))
+
+
+def _phone_region() -> str:
+    return service_context().settings.default_phone_region
+
+
+@contextmanager
+def _refusals_as_http_errors() -> Iterator[None]:
+    """The use cases' refusals as the API's error answers."""
+    try:
+        yield
+    except (errors.CustomerNotFound, errors.AvatarNotFound) as exc:
+        abort(404, message=str(exc))
+    except errors.InvalidProfile as exc:
+        abort(422, message=str(exc), errors={"json": exc.errors})
+    except errors.DuplicateEmail as exc:
+        abort(409, message=str(exc), errors={"json": {"email": [str(exc)]}})
+    except errors.AvatarTooLarge as exc:
+        abort(413, message=str(exc), errors={"files": {"file": [str(exc)]}})
+    except errors.InvalidAvatar as exc:
+        abort(422, message=str(exc), errors={"files": {"file": [str(exc)]}})

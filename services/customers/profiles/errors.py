@@ -39,3 +39,7 @@ class AvatarTooLarge(ProfileError):
 
 class InvalidAvatar(ProfileError):
     """The upload is not an image we accept (422)."""
+
+
+class AvatarNotFound(ProfileError):
+    """The customer has no avatar (404)."""

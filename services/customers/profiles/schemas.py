@@ -55,7 +55,9 @@ class Text(ma.fields.String):
         self.multiline = multiline
         self.blank = blank
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+    def _deserialize(  # type: ignore[override]  # blank text loads as None
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> str | None:
         text = unicodedata.normalize("NFC", super()._deserialize(value, attr, data, **kwargs))
         text = text.strip()
         if not text:
@@ -77,7 +79,9 @@ class Normalised(Text):
         super().__init__(max_length, **kwargs)
         self.rule = rule
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
+    def _deserialize(  # type: ignore[override]  # blank text loads as None
+        self, value: Any, attr: str | None, data: Any, **kwargs: Any
+    ) -> str | None:
         text = super()._deserialize(value, attr, data, **kwargs)
         if text is None:
             return None
@@ -202,7 +206,7 @@ class LoginSchema(Schema):
     email_confirmed = ma.fields.Boolean(required=True)
 
 
-class CustomerTagSchema(Schema):
+class AppliedTagSchema(Schema):
     """A tag a customer carries, as the local tag catalogue knows it."""
 
     id = ma.fields.UUID(required=True)
@@ -316,7 +320,7 @@ class CustomerSchema(Schema):
     is_supplier = ma.fields.Boolean(required=True)
     is_conflict = ma.fields.Boolean(required=True)
     status = ma.fields.String(required=True)
-    tags = ma.fields.List(ma.fields.Nested(CustomerTagSchema), required=True)
+    tags = ma.fields.List(ma.fields.Nested(AppliedTagSchema), required=True)
     source = ma.fields.Nested(SourceSchema, required=True)
     notes = ma.fields.String(allow_none=True)
     discount_percent = ma.fields.Decimal(as_string=True, allow_none=True)

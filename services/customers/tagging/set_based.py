@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Uuid, any_, bindparam, false, func, select, update
+from sqlalchemy import ColumnElement, Uuid, any_, bindparam, false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,7 +62,7 @@ def insert_for(session: Session, model: Any) -> Any:
     raise NotImplementedError(f"set-based tagging does not support {dialect}")
 
 
-def contact_from_row(row: Row[Any]) -> dict[str, Any]:
+def contact_from_row(row: Any) -> dict[str, Any]:
     """The `customer` of an event from a row holding `CONTACT_COLUMNS` (same as `contact_of`)."""
     return {column.key: getattr(row, column.key) for column in CONTACT_COLUMNS}
 

@@ -1,0 +1,284 @@
+"""Bulk actions (C8, S2): add tags, remove tags, set status or delete, on ids or a filter.
+
+Set-based: the selected customers are locked in id order, then each action is a handful of
+statements whatever their number (`INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`,
+`UPDATE … RETURNING`, `DELETE … RETURNING`), and one event per changed customer goes to the
+outbox in bulk inserts. Up to `bulk_sync_limit` customers are changed in the request's one
+transaction; above, the request queues a `BulkJob` that the worker runs in chunks
+(`services.customers.tagging.bulk_jobs`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from sqlalchemy import Select, delete, func, literal, select, update
+from sqlalchemy.orm import Session
+
+from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
+from services.customers.models import BulkJob, Customer, CustomerTag, Status
+from services.customers.tagging.errors import InvalidFilter, UnknownStatusKey
+from services.customers.tagging.projection import require_tags
+from services.customers.tagging.set_based import (
+    CONTACT_COLUMNS,
+    contact_from_row,
+    id_in,
+    insert_for,
+    touch_customers,
+)
+from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
+from shared.db import UnitOfWork, UtcDateTime, utcnow
+from shared.logging import current_correlation_id
+
+ACTIONS = ("add_tags", "remove_tags", "set_status", "delete")
+TAG_ACTIONS = ("add_tags", "remove_tags")
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    """What to do (`action`, `tag_ids` or `status`) to whom (`ids`, or a `filter` as sent)."""
+
+    action: str
+    ids: list[uuid.UUID] | None = None
+    filter: dict[str, Any] | None = None
+    tag_ids: list[uuid.UUID] = field(default_factory=list)
+    status: str | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        """The request as a job's JSON `params`."""
+        return {
+            "ids": None if self.ids is None else [str(value) for value in self.ids],
+            "filter": self.filter,
+            "tag_ids": [str(value) for value in self.tag_ids],
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_params(cls, action: str, params: dict[str, Any]) -> BulkRequest:
+        """The request a job's `params` hold."""
+        ids = params.get("ids")
+        return cls(
+            action=action,
+            ids=None if ids is None else [uuid.UUID(value) for value in ids],
+            filter=params.get("filter"),
+            tag_ids=[uuid.UUID(value) for value in params.get("tag_ids") or []],
+            status=params.get("status"),
+        )
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """How many customers the selection matched, and how many the action changed."""
+
+    matched: int
+    changed: int
+
+
+# --- the use case of the request ----------------------------------------------------------------
+def run_bulk_action(
+    uow: UnitOfWork, request: BulkRequest, sync_limit: int, requested_by: str
+) -> BulkResult | BulkJob:
+    """Apply a bulk action now, or queue it as a job when it matches over `sync_limit` customers.
+
+    UnknownTags, UnknownStatusKey, InvalidFilter: refused before anything changed.
+    """
+    with uow:
+        session = uow.session
+        check_inputs(session, request)
+        selection = selected_customers(session, request)
+        ids = lock_next_customers(session, selection, None, sync_limit + 1)
+        if len(ids) <= sync_limit:
+            changed = apply_action(uow, request, ids, utcnow())
+            uow.commit()
+            return BulkResult(matched=len(ids), changed=changed)
+        uow.rollback()
+        matched = session.scalar(select(func.count()).select_from(selection.subquery())) or 0
+        job = BulkJob(
+            action=request.action,
+            params=request.to_params(),
+            status="queued",
+            matched=matched,
+            changed=0,
+            processed=0,
+            requested_by=requested_by,
+            correlation_id=current_correlation_id(),
+            created_at=utcnow(),
+        )
+        session.add(job)
+        uow.commit()
+    return job
+
+
+# --- building blocks (the job runner uses them too) ---------------------------------------------
+def check_inputs(session: Session, request: BulkRequest) -> None:
+    """The tags and the status the action names exist (share-locked until commit)."""
+    if request.action in TAG_ACTIONS:
+        require_tags(session, request.tag_ids)
+    if request.action == "set_status":
+        assert request.status is not None
+        known = session.scalar(
+            select(Status.key).where(Status.key == request.status).with_for_update(read=True)
+        )
+        if known is None:
+            raise UnknownStatusKey(request.status)
+
+
+def load_filter(raw: dict[str, Any]) -> dict[str, Any]:
+    """A `filter` as sent, loaded by the list's own schema; InvalidFilter."""
+    try:
+        loaded: dict[str, Any] = CustomerFilterSchema().load(raw)
+    except ma.ValidationError as exc:
+        raise InvalidFilter("invalid filter", exc.normalized_messages()) from None
+    return loaded
+
+
+def selected_customers(session: Session, request: BulkRequest) -> Select[Any]:
+    """`select(Customer.id)` of the customers a request selects (by ids, or by its filter)."""
+    if request.ids is not None:
+        return select(Customer.id).where(id_in(session, Customer.id, request.ids))
+    try:
+        matching = matching_ids(session, load_filter(request.filter or {})).subquery()
+    except SegmentError as exc:
+        raise InvalidFilter(str(exc), {"segment": [str(exc)]}) from None
+    return select(Customer.id).join(matching, matching.c.id == Customer.id)
+
+
+def lock_next_customers(
+    session: Session,
+    selection: Select[Any],
+    after: uuid.UUID | None,
+    limit: int,
+) -> list[uuid.UUID]:
+    """Lock, in id order, the next `limit` selected customers after `after`; their ids."""
+    statement = selection.order_by(Customer.id).limit(limit).with_for_update(of=Customer)
+    if after is not None:
+        statement = statement.where(Customer.id > after)
+    return list(session.scalars(statement))
+
+
+def apply_action(uow: UnitOfWork, request: BulkRequest, ids: list[uuid.UUID], now: datetime) -> int:
+    """Apply the action to these (locked) customers and emit their events; how many changed."""
+    if not ids:
+        return 0
+    if request.action == "add_tags":
+        return _add_tags(uow, ids, request.tag_ids, now)
+    if request.action == "remove_tags":
+        return _remove_tags(uow, ids, request.tag_ids, now)
+    if request.action == "set_status":
+        assert request.status is not None
+        return _set_status(uow, ids, request.status, now)
+    if request.action == "delete":
+        return _delete(uow, ids)
+    raise ValueError(f"unknown bulk action {request.action!r}")
+
+
+def _add_tags(
+    uow: UnitOfWork, ids: list[uuid.UUID], tag_ids: list[uuid.UUID], now: datetime
+) -> int:
+    session = uow.session
+    pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
+    for tag_id in sorted(set(tag_ids)):
+        statement = insert_for(session, CustomerTag).from_select(
+            ["customer_id", "tag_id", "created_at"],
+            select(
+                Customer.id,
+                literal(tag_id, CustomerTag.tag_id.type),
+                literal(now, UtcDateTime()),
+            ).where(id_in(session, Customer.id, ids)),
+        )
+        added = session.scalars(
+            statement.on_conflict_do_nothing().returning(CustomerTag.customer_id)
+        )
+        pairs.extend((customer_id, tag_id) for customer_id in added)
+    contacts = touch_customers(session, {customer_id for customer_id, _ in pairs}, now)
+    emit_tagging(uow, "customer.tagged", pairs, tag_names(session, tag_ids), MANUAL, contacts)
+    return len(contacts)
+
+
+def _remove_tags(
+    uow: UnitOfWork, ids: list[uuid.UUID], tag_ids: list[uuid.UUID], now: datetime
+) -> int:
+    session = uow.session
+    rows = session.execute(
+        delete(CustomerTag)
+        .where(id_in(session, CustomerTag.customer_id, ids), CustomerTag.tag_id.in_(tag_ids))
+        .returning(CustomerTag.customer_id, CustomerTag.tag_id)
+        .execution_options(synchronize_session=False)
+    )
+    pairs = [(row.customer_id, row.tag_id) for row in rows]
+    contacts = touch_customers(session, {customer_id for customer_id, _ in pairs}, now)
+    emit_tagging(uow, "customer.untagged", pairs, tag_names(session, tag_ids), MANUAL, contacts)
+    return len(contacts)
+
+
+def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -> int:
+    session = uow.session
+    previous = session.scalars(
+        select(Customer.status)
+        .where(id_in(session, Customer.id, ids), Customer.status != to)
+        .distinct()
+    ).all()
+    changes: list[tuple[str, Any]] = []
+    # One statement per status the customers leave (a handful), so each event has its own `from`.
+    for old in sorted(previous):
+        rows = session.execute(
+            update(Customer)
+            .where(id_in(session, Customer.id, ids), Customer.status == old)
+            .values(
+                status=to,
+                status_changed_at=now,
+                updated_at=now,
+                version=Customer.version + 1,
+            )
+            .returning(Customer.id, *CONTACT_COLUMNS)
+            .execution_options(synchronize_session=False)
+        )
+        changes.extend((old, row) for row in rows)
+
+    def events() -> Iterator[tuple[dict[str, Any], str]]:
+        for old, row in changes:
+            data = {
+                "customer_id": str(row.id),
+                "from": old,
+                "to": to,
+                "reason": MANUAL,
+                "customer": contact_from_row(row),
+            }
+            yield data, str(row.id)
+
+    uow.emit_many("customer.status_changed", events())
+    return len(changes)
+
+
+def _delete(uow: UnitOfWork, ids: list[uuid.UUID]) -> int:
+    session = uow.session
+    tags: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
+    rows = session.execute(
+        select(CustomerTag.customer_id, CustomerTag.tag_id).where(
+            id_in(session, CustomerTag.customer_id, ids)
+        )
+    )
+    for row in rows:
+        tags[row.customer_id].append(str(row.tag_id))
+    deleted = list(
+        session.scalars(
+            delete(Customer)
+            .where(id_in(session, Customer.id, ids))
+            .returning(Customer.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    uow.emit_many(
+        "customer.deleted",
+        (
+            ({"customer_id": str(customer), "tag_ids": sorted(tags[customer])}, str(customer))
+            for customer in deleted
+        ),
+    )
+    return len(deleted)

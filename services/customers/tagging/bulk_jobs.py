@@ -1,0 +1,161 @@
+"""Bulk jobs: the bulk actions too large for a request, run by the worker in chunks.
+
+A worker claims a queued job with `FOR UPDATE SKIP LOCKED`, so that several workers never run
+the same job. Each chunk is one transaction: the customers' changes, their events and the job's
+progress (`processed`, `changed`, and where to resume) commit together, so a job stopped at any
+point says exactly what it did. A job whose worker died (no progress for `STALE_AFTER`) is
+claimed again and resumes after its last committed chunk. Bookkeeping that the table has no
+column for (resume point, runner, heartbeat) lives under `params["progress"]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.customers.models import BulkJob
+from services.customers.tagging.bulk import (
+    BulkRequest,
+    apply_action,
+    check_inputs,
+    lock_next_customers,
+    selected_customers,
+)
+from services.customers.tagging.errors import BulkJobNotFound
+from shared.db import UnitOfWork, utcnow
+from shared.logging import correlated
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(minutes=2)
+CLAIM_CANDIDATES = 20
+
+
+def get_job(session_factory: sessionmaker[Session], job_id: uuid.UUID) -> BulkJob:
+    """A bulk job and its progress; BulkJobNotFound."""
+    with session_factory() as session:
+        job = session.get(BulkJob, job_id)
+    if job is None:
+        raise BulkJobNotFound(job_id)
+    return job
+
+
+def run_queued_jobs(uow_factory: Callable[[], UnitOfWork], chunk_size: int) -> int:
+    """Run every queued (or abandoned) job, one after the other; how many ran."""
+    ran = 0
+    while (claimed := claim_next_job(uow_factory())) is not None:
+        run_job(uow_factory, claimed[0], claimed[1], chunk_size)
+        ran += 1
+    return ran
+
+
+def claim_next_job(uow: UnitOfWork) -> tuple[uuid.UUID, str] | None:
+    """Mark the oldest queued (or abandoned) job as ours and running; its id and our token."""
+    with uow:
+        candidates = uow.session.scalars(
+            select(BulkJob)
+            .where(BulkJob.status.in_(("queued", "running")))
+            .order_by(BulkJob.created_at, BulkJob.id)
+            .limit(CLAIM_CANDIDATES)
+            .with_for_update(skip_locked=True)
+        ).all()
+        now = utcnow()
+        job = next((job for job in candidates if _claimable(job, now)), None)
+        if job is None:
+            return None
+        runner = uuid.uuid4().hex
+        job.status = "running"
+        job.started_at = job.started_at or now
+        job.params = _with_progress(job.params, runner=runner, heartbeat_at=now.isoformat())
+        uow.commit()
+        return job.id, runner
+
+
+def run_job(
+    uow_factory: Callable[[], UnitOfWork], job_id: uuid.UUID, runner: str, chunk_size: int
+) -> None:
+    """Run a claimed job chunk by chunk until done; a failure is recorded in the job."""
+    with uow_factory() as uow:
+        job = uow.session.get(BulkJob, job_id)
+        assert job is not None
+        correlation_id = job.correlation_id
+    with correlated(correlation_id, "customers"):
+        try:
+            while run_chunk(uow_factory(), job_id, runner, chunk_size):
+                pass
+        except Exception as exc:  # noqa: BLE001  (recorded in the job, for the person who asked)
+            log.exception("bulk job failed", extra={"job_id": str(job_id)})
+            _record_failure(uow_factory(), job_id, runner, exc)
+
+
+def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) -> bool:
+    """One chunk of a claimed job, in one transaction; False when it is over (or no longer ours)."""
+    with uow:
+        session = uow.session
+        job = _locked_job(session, job_id)
+        progress = job.params.get("progress") or {}
+        if job.status != "running" or progress.get("runner") != runner:
+            return False
+        request = BulkRequest.from_params(job.action, job.params)
+        after = uuid.UUID(progress["after"]) if progress.get("after") else None
+        check_inputs(session, request)
+        ids = lock_next_customers(session, selected_customers(session, request), after, chunk_size)
+        now = utcnow()
+        if not ids:
+            job.status = "done"
+            job.matched = job.processed
+            job.finished_at = now
+            uow.commit()
+            log.info(
+                "bulk job done",
+                extra={"job_id": str(job_id), "processed": job.processed, "changed": job.changed},
+            )
+            return False
+        job.changed += apply_action(uow, request, ids, now)
+        job.processed += len(ids)
+        job.matched = max(job.matched, job.processed)
+        job.params = _with_progress(job.params, after=str(ids[-1]), heartbeat_at=now.isoformat())
+        uow.commit()
+        return True
+
+
+def _record_failure(uow: UnitOfWork, job_id: uuid.UUID, runner: str, exc: Exception) -> None:
+    with uow:
+        job = _locked_job(uow.session, job_id)
+        if (job.params.get("progress") or {}).get("runner") != runner:
+            return
+        job.status = "failed"
+        job.finished_at = utcnow()
+        job.error = (
+            f"{exc} — stopped after {job.processed} customers processed ({job.changed} changed);"
+            " those changes are kept and their events sent, the other customers are unchanged"
+        )
+        uow.commit()
+
+
+def _locked_job(session: Session, job_id: uuid.UUID) -> BulkJob:
+    job = session.scalars(
+        select(BulkJob)
+        .where(BulkJob.id == job_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return job
+
+
+def _claimable(job: BulkJob, now: datetime) -> bool:
+    if job.status == "queued":
+        return True
+    heartbeat = (job.params.get("progress") or {}).get("heartbeat_at")
+    return heartbeat is None or datetime.fromisoformat(heartbeat) < now - STALE_AFTER
+
+
+def _with_progress(params: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    # A new dict: the JSON column only notices assignment, not changes inside it.
+    return {**params, "progress": {**(params.get("progress") or {}), **changes}}

@@ -1,0 +1,346 @@
+"""Tags on customers (T3-T5): one customer's tags, and the cascades of deleted and merged tags.
+
+Every change is set-based (`INSERT … ON CONFLICT DO NOTHING RETURNING`, `DELETE … RETURNING`),
+so that what the statements report is what changed, even beside concurrent changes, and only
+real changes bump the customer's version and emit `customer.tagged` / `customer.untagged`.
+
+Locks are always taken in the same order: tag projection rows, then customers by id, then their
+tag rows; so a request, a bulk action and a cascade wait for one another but never deadlock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row, delete, exists, literal, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.customers.models import Customer, CustomerTag, TagView
+from services.customers.tagging.errors import CustomerNotFound
+from services.customers.tagging.projection import (
+    find_tag_by_name,
+    project_tag,
+    require_tags,
+    tags_of_customer,
+)
+from services.customers.tagging.set_based import (
+    CONTACT_COLUMNS,
+    Contacts,
+    insert_for,
+    touch_customers,
+)
+from services.customers.tagging.tags_client import TagsCatalogue
+from shared.db import UnitOfWork, UtcDateTime, utcnow
+
+Precondition = Callable[[uuid.UUID, int], None]
+"""Checked on the locked customer (id, version) before a change, e.g. If-Match; raises to refuse."""
+
+MANUAL = "manual"
+TAG_DELETED = "tag.deleted"
+TAG_MERGED = "tag.merged"
+
+
+@dataclass(frozen=True)
+class CustomerTags:
+    """A customer's tags in display order, and the customer's version (its ETag)."""
+
+    customer_id: uuid.UUID
+    version: int
+    tags: list[TagView]
+
+
+# --- one customer -------------------------------------------------------------------------------
+def list_customer_tags(
+    session_factory: sessionmaker[Session], customer_id: uuid.UUID
+) -> CustomerTags:
+    """A customer's tags; CustomerNotFound."""
+    with session_factory() as session:
+        version = session.scalar(select(Customer.version).where(Customer.id == customer_id))
+        if version is None:
+            raise CustomerNotFound(customer_id)
+        return CustomerTags(customer_id, version, tags_of_customer(session, customer_id))
+
+
+def replace_tags(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    tag_ids: Collection[uuid.UUID],
+    precondition: Precondition | None = None,
+) -> CustomerTags:
+    """Give a customer exactly these tags; CustomerNotFound, UnknownTags."""
+    wanted = set(tag_ids)
+    with uow:
+        _require_customer(uow.session, customer_id)
+        require_tags(uow.session, wanted)
+        current = set(
+            uow.session.scalars(
+                select(CustomerTag.tag_id).where(CustomerTag.customer_id == customer_id)
+            )
+        )
+        result = _change_tags(
+            uow, customer_id, wanted - current, current - wanted, precondition, MANUAL
+        )
+        uow.commit()
+    return result
+
+
+def add_tag(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    precondition: Precondition | None = None,
+    reason: str = MANUAL,
+) -> CustomerTags:
+    """Give a customer one more tag (a no-op if it has it); CustomerNotFound, UnknownTags."""
+    with uow:
+        _require_customer(uow.session, customer_id)
+        require_tags(uow.session, [tag_id], field="tag_id")
+        result = _change_tags(uow, customer_id, {tag_id}, set(), precondition, reason)
+        uow.commit()
+    return result
+
+
+def add_tag_by_name(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    name: str,
+    catalogue: TagsCatalogue,
+    precondition: Precondition | None = None,
+) -> CustomerTags:
+    """Give a customer the tag of this name, created through the tags service when new.
+
+    CustomerNotFound; ServiceUnavailable or TagNameRefused from the tags service, in which case
+    nothing changed here. No lock is held while the tags service is called.
+    """
+    with uow:
+        _require_customer(uow.session, customer_id)
+        known = find_tag_by_name(uow.session, name)
+        tag_id = known.id if known is not None else None
+    ensured: dict[str, Any] | None = None
+    if tag_id is None:
+        [ensured] = catalogue.ensure([name])
+        tag_id = ensured["id"]
+    with uow:
+        _require_customer(uow.session, customer_id)
+        if ensured is not None:
+            # The tag's `tag.created` may not have reached us yet; its answer stands in for it.
+            project_tag(uow.session, ensured)
+        require_tags(uow.session, [tag_id], field="name")
+        result = _change_tags(uow, customer_id, {tag_id}, set(), precondition, MANUAL)
+        uow.commit()
+    return result
+
+
+def remove_tag(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    precondition: Precondition | None = None,
+    reason: str = MANUAL,
+) -> CustomerTags:
+    """Take a tag off a customer (nothing happens if it does not have it); CustomerNotFound."""
+    with uow:
+        _require_customer(uow.session, customer_id)
+        result = _change_tags(uow, customer_id, set(), {tag_id}, precondition, reason)
+        uow.commit()
+    return result
+
+
+def _require_customer(session: Session, customer_id: uuid.UUID) -> None:
+    if session.scalar(select(exists().where(Customer.id == customer_id))) is not True:
+        raise CustomerNotFound(customer_id)
+
+
+def _change_tags(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    to_add: set[uuid.UUID],
+    to_remove: set[uuid.UUID],
+    precondition: Precondition | None,
+    reason: str,
+) -> CustomerTags:
+    session = uow.session
+    customer = session.execute(
+        select(Customer.id, Customer.version, *CONTACT_COLUMNS)
+        .where(Customer.id == customer_id)
+        .with_for_update()
+    ).first()
+    if customer is None:
+        raise CustomerNotFound(customer_id)
+    if precondition is not None:
+        precondition(customer_id, customer.version)
+    now = utcnow()
+    added: list[uuid.UUID] = []
+    if to_add:
+        statement = insert_for(session, CustomerTag).values(
+            [{"customer_id": customer_id, "tag_id": tag, "created_at": now} for tag in to_add]
+        )
+        added = list(
+            session.scalars(statement.on_conflict_do_nothing().returning(CustomerTag.tag_id))
+        )
+    removed: list[uuid.UUID] = []
+    if to_remove:
+        removed = list(
+            session.scalars(
+                delete(CustomerTag)
+                .where(CustomerTag.customer_id == customer_id, CustomerTag.tag_id.in_(to_remove))
+                .returning(CustomerTag.tag_id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    version = customer.version
+    if added or removed:
+        contacts = touch_customers(session, [customer_id], now)
+        version += 1
+        names = tag_names(session, [*added, *removed])
+        for kind, tags in (("customer.tagged", added), ("customer.untagged", removed)):
+            for tag in sorted(tags):
+                data = tagging_data(customer_id, tag, names.get(tag), reason, contacts)
+                uow.emit(kind, data, subject=str(customer_id))
+    return CustomerTags(customer_id, version, tags_of_customer(session, customer_id))
+
+
+# --- events -------------------------------------------------------------------------------------
+def tag_names(session: Session, tag_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The projected names of these tags (a tag not projected has none)."""
+    wanted = sorted(set(tag_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(select(TagView.id, TagView.name).where(TagView.id.in_(wanted)))
+    return {row.id: row.name for row in rows}
+
+
+def tagging_data(
+    customer_id: uuid.UUID,
+    tag_id: uuid.UUID,
+    tag_name: str | None,
+    reason: str,
+    contacts: Contacts,
+) -> dict[str, Any]:
+    """The data of `customer.tagged` / `customer.untagged`."""
+    return {
+        "customer_id": str(customer_id),
+        "tag_id": str(tag_id),
+        "tag_name": tag_name,
+        "reason": reason,
+        "customer": contacts[customer_id],
+    }
+
+
+def emit_tagging(
+    uow: UnitOfWork,
+    kind: str,
+    pairs: Iterable[tuple[uuid.UUID, uuid.UUID]],
+    names: Mapping[uuid.UUID, str],
+    reason: str,
+    contacts: Contacts,
+) -> int:
+    """Write one `kind` event per (customer, tag) pair to the outbox, in bulk; how many."""
+
+    def events() -> Iterator[tuple[dict[str, Any], str]]:
+        for customer_id, tag_id in pairs:
+            data = tagging_data(customer_id, tag_id, names.get(tag_id), reason, contacts)
+            yield data, str(customer_id)
+
+    return uow.emit_many(kind, events())
+
+
+# --- cascades of the tag catalogue --------------------------------------------------------------
+def lock_customers_of_tag(session: Session, tag_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lock, in id order, every customer carrying a tag; their ids."""
+    carries = exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id == tag_id)
+    return list(
+        session.scalars(select(Customer.id).where(carries).order_by(Customer.id).with_for_update())
+    )
+
+
+def forget_tag(session: Session, tag_id: uuid.UUID) -> str | None:
+    """Drop a tag from the projection first (its row lock orders the cascade); its name."""
+    row: Row[Any] | None = session.execute(
+        delete(TagView)
+        .where(TagView.id == tag_id)
+        .returning(TagView.name)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return None if row is None else str(row.name)
+
+
+def remove_tag_everywhere(uow: UnitOfWork, tag_id: uuid.UUID, name: str | None) -> int:
+    """A deleted tag leaves every customer, in one statement; how many customers lost it.
+
+    Runs in the caller's unit of work (the consumer's); a second run finds nothing to do.
+    """
+    session = uow.session
+    projected_name = forget_tag(session, tag_id)
+    lock_customers_of_tag(session, tag_id)
+    removed = list(
+        session.scalars(
+            delete(CustomerTag)
+            .where(CustomerTag.tag_id == tag_id)
+            .returning(CustomerTag.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    contacts = touch_customers(session, removed, utcnow())
+    known_name = projected_name or name
+    names = {tag_id: known_name} if known_name else {}
+    pairs = ((customer_id, tag_id) for customer_id in sorted(removed))
+    emit_tagging(uow, "customer.untagged", pairs, names, TAG_DELETED, contacts)
+    return len(removed)
+
+
+def move_tag_customers(uow: UnitOfWork, from_id: uuid.UUID, into_id: uuid.UUID) -> int:
+    """Every customer of a merged tag gets the surviving tag (once) and loses the merged one.
+
+    Two statements whatever the number of customers; runs in the caller's unit of work; a
+    second run finds nothing to move. How many customers lost the merged tag.
+    """
+    if from_id == into_id:
+        return 0
+    session = uow.session
+    from_name = forget_tag(session, from_id)
+    lock_customers_of_tag(session, from_id)
+    now = utcnow()
+    statement = insert_for(session, CustomerTag).from_select(
+        ["customer_id", "tag_id", "created_at"],
+        select(
+            CustomerTag.customer_id,
+            literal(into_id, CustomerTag.tag_id.type),
+            literal(now, UtcDateTime()),
+        ).where(CustomerTag.tag_id == from_id),
+    )
+    tagged = list(
+        session.scalars(statement.on_conflict_do_nothing().returning(CustomerTag.customer_id))
+    )
+    untagged = list(
+        session.scalars(
+            delete(CustomerTag)
+            .where(CustomerTag.tag_id == from_id)
+            .returning(CustomerTag.customer_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    contacts = touch_customers(session, {*tagged, *untagged}, now)
+    names = tag_names(session, [into_id])
+    if from_name is not None:
+        names[from_id] = from_name
+    emit_tagging(
+        uow,
+        "customer.tagged",
+        ((customer_id, into_id) for customer_id in sorted(tagged)),
+        names,
+        TAG_MERGED,
+        contacts,
+    )
+    emit_tagging(
+        uow,
+        "customer.untagged",
+        ((customer_id, from_id) for customer_id in sorted(untagged)),
+        names,
+        TAG_MERGED,
+        contacts,
+    )
+    return len(untagged)

@@ -1,0 +1,141 @@
+"""Adding a tag by name: a new name is created through the real tags service over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from services.customers.models import TagView
+from shared.db import OutboxMessage
+from shared.events.envelope import CloudEvent
+from shared.events.registry import parse_event
+from shared.settings import Settings
+
+pytestmark = pytest.mark.needs_postgres
+
+
+@pytest.fixture
+def tags_base_url(tags_service: str) -> str:
+    """Here the customers app reaches the real tags service."""
+    return tags_service
+
+
+def projected(app: Flask, tag_id: str) -> TagView | None:
+    with app.extensions["crm"].session_factory() as session:
+        return session.get(TagView, uuid.UUID(tag_id))
+
+
+def test_a_new_name_is_created_by_the_tags_service_projected_and_applied(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    outbox: Callable[..., list[dict[str, Any]]],
+    unique: Callable[[str], str],
+) -> None:
+    customer = add_customer()
+    name = unique("Nouveau client")
+
+    response = client.post(f"/customers/{customer}/tags", json={"name": name}, headers=writer)
+
+    assert response.status_code == 200, response.get_json()
+    [tag] = response.get_json()["tags"]
+    assert tag["name"] == name
+    assert tag["color"] == "#9e9e9e"
+    view = projected(app, tag["id"])
+    assert view is not None and view.name == name
+    [event] = outbox("customer.tagged", subject=customer)
+    assert event["data"]["tag_id"] == tag["id"]
+    assert event["data"]["tag_name"] == name
+
+
+def test_the_tag_created_event_arriving_later_changes_nothing(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    pg_settings: Callable[..., Settings],
+    add_customer: Callable[..., uuid.UUID],
+    deliver: Callable[..., CloudEvent],
+    outbox: Callable[..., list[dict[str, Any]]],
+    unique: Callable[[str], str],
+) -> None:
+    customer = add_customer()
+    name = unique("Fidèle")
+    [tag] = client.post(
+        f"/customers/{customer}/tags", json={"name": name}, headers=writer
+    ).get_json()["tags"]
+    before = projected(app, tag["id"])
+    events_before = outbox()
+    tags_db = create_engine(pg_settings("tags").database_url, poolclass=NullPool)
+    with Session(tags_db) as session:
+        [payload] = session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.type == "tag.created", OutboxMessage.subject == tag["id"]
+            )
+        )
+    tags_db.dispose()
+
+    deliver(parse_event(json.loads(payload)))
+
+    after = projected(app, tag["id"])
+    assert before is not None and after is not None
+    assert (after.name, after.color, after.updated_at) == (
+        before.name,
+        before.color,
+        before.updated_at,
+    )
+    assert outbox() == events_before
+
+
+def test_an_older_tag_state_never_overwrites_the_projected_one(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    deliver: Callable[..., CloudEvent],
+    unique: Callable[[str], str],
+) -> None:
+    customer = add_customer()
+    name = unique("Fidèle")
+    [tag] = client.post(
+        f"/customers/{customer}/tags", json={"name": name}, headers=writer
+    ).get_json()["tags"]
+    older = {
+        "id": tag["id"],
+        "name": "an older name",
+        "description": "d",
+        "color": "#000000",
+        "order": None,
+        "is_fixed": False,
+        "created_at": "2000-01-01T00:00:00+00:00",
+        "updated_at": "2000-01-01T00:00:00+00:00",
+    }
+
+    deliver("tag.updated", older)
+
+    again = projected(app, tag["id"])
+    assert again is not None and again.name == name
+
+
+def test_an_unknown_customer_is_404_before_any_tag_is_created(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    unique: Callable[[str], str],
+) -> None:
+    name = unique("orphan")
+
+    response = client.post(f"/customers/{uuid.uuid4()}/tags", json={"name": name}, headers=writer)
+
+    assert response.status_code == 404
+    with app.extensions["crm"].session_factory() as session:
+        assert session.scalars(select(TagView).where(TagView.name == name)).first() is None
