@@ -108,11 +108,11 @@ class CountingDispatcher(EventDispatcher):
         self.last_commit = 0.0
         self.done = threading.Event()
 
-    def dispatch(self, event: CloudEvent) -> bool:
-        """Dispatch as usual (handler and inbox committed), then count."""
-        handled = super().dispatch(event)
-        if handled:
-            self.handled += 1
+    def dispatch_batch(self, events: Sequence[CloudEvent]) -> list[bool]:
+        """Dispatch as usual (handlers and inbox committed), then count."""
+        handled = super().dispatch_batch(events)
+        if any(handled):
+            self.handled += sum(handled)
             self.last_commit = time.perf_counter()
             if self.handled >= self.expected:
                 self.done.set()

@@ -15,7 +15,7 @@ from typing import Any
 from kombu import Connection
 from kombu.mixins import ConsumerMixin
 from kombu.transport.base import Message
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,25 +32,33 @@ log = logging.getLogger(__name__)
 Handler = Callable[[CloudEvent, UnitOfWork], None]
 
 
-def record_in_inbox(uow: UnitOfWork, event: CloudEvent) -> bool:
-    """Note the event as handled in this transaction; False if it already was."""
-    values = {"event_id": _event_uuid(event.id), "type": event.type, "received_at": utcnow()}
+def record_in_inbox(uow: UnitOfWork, events: Sequence[CloudEvent]) -> set[str]:
+    """Note events as handled in this transaction; the ids of those not already noted."""
+    rows = {_event_uuid(event.id): event for event in events}
+    if not rows:
+        return set()
+    now = utcnow()
+    values = [{"event_id": key, "type": e.type, "received_at": now} for key, e in rows.items()]
     dialect = uow.session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        # One round trip; a concurrent duplicate waits on the key, then inserts nothing.
-        inserted = uow.session.execute(
+        # One round trip for the batch; a concurrent duplicate waits on the key, then skips.
+        inserted = uow.session.scalars(
             insert(InboxMessage)
-            .values(**values)
+            .values(values)
             .on_conflict_do_nothing(index_elements=["event_id"])
             .returning(InboxMessage.event_id)
-        ).first()
-        return inserted is not None
-    if uow.session.get(InboxMessage, values["event_id"]) is not None:
-        return False
-    uow.session.add(InboxMessage(**values))
-    uow.session.flush()
-    return True
+        ).all()
+    else:
+        known = set(
+            uow.session.scalars(
+                select(InboxMessage.event_id).where(InboxMessage.event_id.in_(list(rows)))
+            )
+        )
+        inserted = [key for key in rows if key not in known]
+        uow.session.add_all(InboxMessage(**v) for v in values if v["event_id"] in inserted)
+        uow.session.flush()
+    return {rows[key].id for key in inserted}
 
 
 def purge_inbox(session_factory: Any, older_than: timedelta = timedelta(days=30)) -> int:
@@ -96,14 +104,16 @@ class EventDispatcher:
         """Handle several events in one transaction (all or none); which were handled now."""
         handled = []
         with self.uow_factory() as uow:
+            new = record_in_inbox(uow, events)
             for event in events:
+                if event.id not in new:
+                    handled.append(False)
+                    continue
+                new.discard(event.id)  # the same event twice in one batch is handled once
                 with correlated(event.correlationid, self.service):
-                    if not record_in_inbox(uow, event):
-                        handled.append(False)
-                        continue
                     for handler in self.handlers.get(event.type, ()):
                         handler(event, uow)
-                    handled.append(True)
+                handled.append(True)
             uow.commit()
         return handled
 

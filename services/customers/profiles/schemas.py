@@ -106,7 +106,8 @@ class DiscountRate(ma.fields.Decimal):
     """A percentage from 0 to 100 with at most two decimals; answered as a string (`12.50`)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(as_string=True, allow_nan=False, **kwargs)
+        metadata = {"type": "string", "format": "decimal", **kwargs.pop("metadata", {})}
+        super().__init__(as_string=True, allow_nan=False, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Decimal:
         if isinstance(value, bool):
@@ -323,7 +324,7 @@ class CustomerSchema(Schema):
     tags = ma.fields.List(ma.fields.Nested(AppliedTagSchema), required=True)
     source = ma.fields.Nested(SourceSchema, required=True)
     notes = ma.fields.String(allow_none=True)
-    discount_percent = ma.fields.Decimal(as_string=True, allow_none=True)
+    discount_percent = DiscountRate(allow_none=True, metadata={"example": "12.50"})
     login = ma.fields.Nested(LoginSchema, required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     updated_at = ma.fields.AwareDateTime(required=True)

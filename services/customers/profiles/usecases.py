@@ -70,7 +70,8 @@ def create_customer(
             id=uuid.uuid4(),
             kind=body["kind"],
             status=status,
-            status_changed_at=now,
+            # Only a status chosen by someone is a change; the initial one is not.
+            status_changed_at=now if body.get("status") else None,
             email_consent=False,
             newsletter_subscribed=False,
             is_supplier=False,

@@ -16,7 +16,9 @@ from PIL import Image
 pytestmark = pytest.mark.needs_postgres
 
 
-def image_bytes(image_format: str, size: tuple[int, int], mode: str = "RGB", **options: Any) -> bytes:
+def image_bytes(
+    image_format: str, size: tuple[int, int], mode: str = "RGB", **options: Any
+) -> bytes:
     """An image of `size` in `image_format`, with a gradient so that it does not compress away."""
     image = Image.linear_gradient("L").resize(size).convert(mode)
     out = io.BytesIO()
@@ -28,7 +30,9 @@ def png_header_only(width: int, height: int) -> bytes:
     """A PNG that announces `width`x`height` pixels in a few bytes: a decompression bomb."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
@@ -39,7 +43,9 @@ def png_header_only(width: int, height: int) -> bytes:
     )
 
 
-def upload(client: FlaskClient, customer_id: str, data: bytes, headers: dict[str, str], name: str = "a.png") -> Any:
+def upload(
+    client: FlaskClient, customer_id: str, data: bytes, headers: dict[str, str], name: str = "a.png"
+) -> Any:
     return client.post(
         f"/customers/{customer_id}/avatar",
         data={"file": (io.BytesIO(data), name)},
@@ -137,8 +143,18 @@ def test_an_unchanged_avatar_is_a_304_for_a_client_that_has_it(
 BAD_UPLOADS: list[tuple[str, bytes, str, int]] = [
     ("a text file named .png", b"hello, I am not an image\n" * 10, "a.png", 422),
     ("an empty file", b"", "a.png", 422),
-    ("a GIF", b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;", "a.gif", 422),
-    ("an SVG", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "a.svg", 422),
+    (
+        "a GIF",
+        b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;",
+        "a.gif",
+        422,
+    ),
+    (
+        "an SVG",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+        "a.svg",
+        422,
+    ),
     ("a truncated PNG", image_bytes("PNG", (200, 200))[:300], "a.png", 422),
     ("a decompression bomb", png_header_only(100_000, 100_000), "bomb.png", 422),
     ("just over the pixel limit", png_header_only(6_000, 5_000), "big.png", 422),
@@ -146,7 +162,9 @@ BAD_UPLOADS: list[tuple[str, bytes, str, int]] = [
 ]
 
 
-@pytest.mark.parametrize(("what", "data", "name", "status"), BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS])
+@pytest.mark.parametrize(
+    ("what", "data", "name", "status"), BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS]
+)
 def test_anything_but_a_small_png_jpeg_or_webp_is_refused_and_nothing_is_stored(
     client: FlaskClient,
     writer: dict[str, str],

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import text
 
 from services.customers.models import Customer
+from tests.backbone import wait_until
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -352,3 +357,51 @@ def test_a_body_that_is_not_a_json_object_is_a_422(
 
     assert response.status_code == 422
     assert counts() == before
+
+
+def test_a_concurrent_create_with_the_same_email_is_a_409_not_a_500(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    counts: Callable[[], dict[str, int]],
+) -> None:
+    rival_id = uuid.uuid4()
+    answers: list[Any] = []
+    with app.extensions["crm"].session_factory() as rival:
+        # The rival's row is written but not committed: the request's check cannot see it yet,
+        # and its insert waits on the unique index until the rival commits.
+        rival.add(
+            Customer(
+                id=rival_id,
+                kind="individual",
+                last_name="Rival",
+                email="race@example.com",
+                email_key="race@example.com",
+            )
+        )
+        rival.flush()
+        body = {"kind": "individual", "last_name": "Late", "email": "Race@example.com"}
+        request = threading.Thread(
+            target=lambda: answers.append(client.post("/customers", json=body, headers=writer))
+        )
+        request.start()
+        wait_until(lambda: _waits_on_a_lock(app), timeout=10)
+        rival.commit()
+        request.join(timeout=10)
+
+    [response] = answers
+    assert response.status_code == 409, response.get_json()
+    assert str(rival_id) in response.get_json()["message"]
+    assert counts()["customers"] == 1
+    assert counts()["outbox"] == 0
+
+
+def _waits_on_a_lock(app: Flask) -> bool:
+    with app.extensions["crm"].session_factory() as session:
+        waiting = session.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+    return bool(waiting)

@@ -39,6 +39,21 @@ def test_a_customer_shows_its_tags_by_order_then_name(
     assert tags[1] == {"id": str(second), "name": "Second", "color": "#ff0000", "order": 2}
 
 
+def test_a_tag_not_yet_in_the_local_catalogue_shows_by_id(
+    client: FlaskClient,
+    reader: dict[str, str],
+    new_customer: Callable[..., dict[str, Any]],
+    apply_tag: Callable[[str, uuid.UUID], None],
+) -> None:
+    customer = new_customer()
+    unknown = uuid.uuid4()
+    apply_tag(customer["id"], unknown)
+
+    tags = client.get(f"/customers/{customer['id']}", headers=reader).get_json()["tags"]
+
+    assert tags == [{"id": str(unknown), "name": None, "color": None, "order": None}]
+
+
 def test_editing_changes_the_fields_given_and_writes_customer_updated(
     client: FlaskClient,
     writer: dict[str, str],

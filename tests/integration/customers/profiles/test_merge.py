@@ -83,7 +83,13 @@ def test_merging_moves_tags_phones_lists_and_addresses_without_duplicates(
     ]
     assert merged["newsletter_lists"] == ["news", "promos"]
     assert merged["shipping_addresses"] == [
-        {"street": "1 rue A", "postal_code": None, "city": "Paris", "region": None, "country": None},
+        {
+            "street": "1 rue A",
+            "postal_code": None,
+            "city": "Paris",
+            "region": None,
+            "country": None,
+        },
         {"street": "3 rue C", "postal_code": None, "city": None, "region": None, "country": None},
     ]
     assert response.headers["ETag"] == f'"{merged["id"]}-2"'
