@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,14 +37,15 @@ from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
 from bench.bench_http import find_wrk, parse_wrk
-from bench.harness import PG_ADMIN_URL, Result, env_float, env_int, free_port, say
+from bench.harness import PG_ADMIN_URL, Result, env_float, env_int, free_port, fresh_database, say
 from bench.load import Load
 from shared.auth import issue_token
+from shared.migrations import migrate
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "crm_bench_customers"
-SEED_VERSION = 1  # bump when the generator changes: the next run reseeds
+SEED_VERSION = 2  # bump when the generator changes: the next run reseeds
 JWT_SECRET = "bench-customers-secret-long-enough-for-hs256-0123456789"  # noqa: S105
 WORKERS = 2
 LOAD_THREADS = 2
@@ -168,20 +170,15 @@ def tag_ids() -> list[uuid.UUID]:
 def _ascii(text: str) -> str:
     return (
         text.lower()
-        .translate(str.maketrans("éèêëàâîïôöùûüçÉ", "eeeeaaiioouuucE"))
+        .translate(str.maketrans("éèêëàâîïôöùûüç", "eeeeaaiioouuuc"))
         .replace(" ", "")
+        .replace("&", "")
         .replace("'", "")
     )
 
 
-def _copy_value(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    return str(value)
+def _flag(value: bool) -> str:
+    return "t" if value else "f"
 
 
 @dataclass
@@ -193,84 +190,80 @@ class Population:
     lists: list[str]
 
 
+def _draw(rng: random.Random, weighted: Sequence[tuple[Any, int]], count: int) -> list[Any]:
+    return rng.choices([value for value, _ in weighted], [w for _, w in weighted], k=count)
+
+
 def customer_lines(count: int, population: Population, chunk: int = 20_000) -> Iterator[str]:
     """COPY text of `count` customers in chunks, deterministic; fills `population` as it goes."""
     rng = random.Random(20_240_601)
-    statuses = rng.choices([s for s, _ in STATUSES], [w for _, w in STATUSES], k=count)
-    languages = rng.choices([s for s, _ in LANGUAGES], [w for _, w in LANGUAGES], k=count)
-    channels = rng.choices([s for s, _ in CHANNELS], [w for _, w in CHANNELS], k=count)
+    statuses = _draw(rng, STATUSES, count)
+    languages = _draw(rng, LANGUAGES, count)
+    channels = [channel or "\\N" for channel in _draw(rng, CHANNELS, count)]
     cities = rng.choices(CITIES, _zipf(len(CITIES)), k=count)
-    tag_counts = rng.choices(
-        [n for n, _ in TAGS_PER_CUSTOMER], [w for _, w in TAGS_PER_CUSTOMER], k=count
-    )
-    tags = tag_ids()
+    tag_counts = _draw(rng, TAGS_PER_CUSTOMER, count)
+    firsts = rng.choices(FIRST_NAMES, k=count)
+    lasts = rng.choices(LAST_NAMES, k=count)
+    domains = rng.choices(DOMAINS, k=count)
+    streets = rng.choices(LAST_NAMES, k=count)
+    slugs = {name: _ascii(name) for name in (*FIRST_NAMES, *LAST_NAMES)}
+    tags = [str(tag_id) for tag_id in tag_ids()]
     tag_weights = _zipf(len(tags))
     start = datetime(2020, 1, 1, tzinfo=UTC)
     step = timedelta(days=5 * 365) / count
+    random_float, version_4 = rng.random, (0x4000 << 64) | (0x8000 << 48)
     lines: list[str] = []
     for index in range(count):
-        customer_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        bits = rng.getrandbits(128) & ~((0xF000 << 64) | (0xC000 << 48)) | version_4
+        customer_id = f"{bits:032x}"
         city, region, postal_code, country, prefix = cities[index]
-        last = rng.choice(LAST_NAMES)
-        if rng.random() < 0.15:
-            kind, first, company = "company", None, f"{last} {rng.choice(COMPANY_SUFFIXES)}"
-            sort_name, email_name, person = company.lower(), _ascii(company), None
+        last = lasts[index]
+        if random_float() < 0.15:
+            company = f"{last} {COMPANY_SUFFIXES[index % len(COMPANY_SUFFIXES)]}"
+            names = f"\\N\t\\N\t{company}\t{company.lower()}"
+            words = [company, None]
+            email_name = _ascii(company)
+            kind = "company"
         else:
-            kind, first, company = "individual", rng.choice(FIRST_NAMES), None
-            sort_name, email_name = f"{last} {first}".lower(), f"{_ascii(first)}.{_ascii(last)}"
-            person = last
-        email = f"{email_name}{index}@{rng.choice(DOMAINS)}" if rng.random() < 0.9 else None
-        words = [first, person, company, email]
-        if rng.random() < 0.85:
-            mobile = f"{prefix}{rng.randrange(10**8):08d}"
-            phones = [mobile]
-            if rng.random() < 0.2:
+            first = firsts[index]
+            names = f"{first}\t{last}\t\\N\t{last.lower()} {first.lower()}"
+            words = [first, last]
+            email_name = f"{slugs[first]}.{slugs[last]}"
+            kind = "individual"
+        if random_float() < 0.9:
+            email = f"{email_name}{index}@{domains[index]}"
+            words.append(email)
+            emails = f"{email}\t{email}"
+        else:
+            emails = "\\N\t\\N"
+        if random_float() < 0.85:
+            phones = [f"{prefix}{rng.randrange(10**8):08d}"]
+            if random_float() < 0.2:
                 phones.append(f"+331{rng.randrange(10**8):08d}")
             for position, number in enumerate(phones):
                 population.phones.append(
-                    f"{customer_id}\t{position}\t{number}\t{'mobile' if position == 0 else 'home'}"
-                    f"\t{_copy_value(rng.random() < 0.3)}\tf\tf\n"
+                    f"{customer_id}\t{position}\t{number}\t{'home' if position else 'mobile'}"
+                    f"\t{_flag(random_float() < 0.3)}\tf\tf\n"
                 )
                 words += [number, number[1:], f"0{number[3:]}"]
-        created = start + step * index + timedelta(seconds=rng.random())
-        for tag_id in set(rng.choices(tags, tag_weights, k=tag_counts[index])):
-            population.tags.append(f"{customer_id}\t{tag_id}\t{created.isoformat()}\n")
-        subscribed = rng.random() < 0.35
+        created = (start + step * index + timedelta(seconds=random_float())).isoformat()
+        if tag_counts[index]:
+            for tag_id in set(rng.choices(tags, tag_weights, k=tag_counts[index])):
+                population.tags.append(f"{customer_id}\t{tag_id}\t{created}\n")
+        subscribed = random_float() < 0.35
         if subscribed:
             population.lists.append(f"{customer_id}\tweekly\n")
-            if rng.random() < 0.3:
+            if random_float() < 0.3:
                 population.lists.append(f"{customer_id}\toffers\n")
-        values = (
-            customer_id,
-            kind,
-            first,
-            None if kind == "company" else last,
-            company,
-            sort_name,
-            email,
-            email.lower() if email else None,
-            languages[index],
-            f"{rng.randrange(1, 200)} rue {rng.choice(LAST_NAMES)}",
-            postal_code,
-            city,
-            region,
-            country,
-            subscribed,
-            subscribed,
-            "[]",
-            rng.random() < 0.01,
-            rng.random() < 0.005,
-            statuses[index],
-            created.isoformat(),
-            channels[index],
-            False,
-            False,
-            " ".join(word for word in words if word).lower(),
-            1,
-            created.isoformat(),
-            created.isoformat(),
+        search_text = " ".join(word for word in words if word).lower()
+        lines.append(
+            f"{customer_id}\t{kind}\t{names}\t{emails}\t{languages[index]}"
+            f"\t{1 + index % 199} rue {streets[index]}\t{postal_code}\t{city}\t{region}"
+            f"\t{country}\t{_flag(subscribed)}\t{_flag(subscribed)}\t[]"
+            f"\t{_flag(random_float() < 0.01)}\t{_flag(random_float() < 0.005)}"
+            f"\t{statuses[index]}\t{created}\t{channels[index]}\tf\tf\t{search_text}\t1"
+            f"\t{created}\t{created}\n"
         )
-        lines.append("\t".join(map(_copy_value, values)) + "\n")
         if len(lines) >= chunk:
             yield "".join(lines)
             lines = []
@@ -294,43 +287,104 @@ def _seed_mark(count: int) -> str:
 
 
 def ensure_seeded(count: int) -> str:
-    """Migrate the benchmark database and seed it unless it already holds this seed; its URL."""
-    from shared.migrations import migrate
-
+    """The benchmark database, seeded unless it already holds this very seed; its URL."""
     url = database_url()
-    migrate(Settings(service="customers", database_urls={"customers": url}))
-    with psycopg.connect(libpq_url(url), autocommit=True) as connection:
-        mark = connection.execute(
-            "SELECT obj_description('customers'::regclass, 'pg_class')"
-        ).fetchone()
-        rows = connection.execute("SELECT count(*) FROM customers").fetchone()
+    try:
+        with psycopg.connect(libpq_url(url), autocommit=True) as connection:
+            mark = connection.execute(
+                "SELECT obj_description('customers'::regclass, 'pg_class')"
+            ).fetchone()
+            rows = connection.execute("SELECT count(*) FROM customers").fetchone()
         if mark and mark[0] == _seed_mark(count) and rows and rows[0] == count:
-            say(f"customers: {count:,} customers already seeded in {DATABASE}")
+            say(f"customers: {count:,} customers already seeded in {DATABASE}; kept")
             return url
-        started = time.perf_counter()
-        seed(connection, count)
-        say(f"customers: seeded {count:,} customers in {time.perf_counter() - started:.0f} s")
+    except psycopg.Error:
+        pass  # no database yet, or not migrated: seed it
+    started = time.perf_counter()
+    # From a fresh database: an interrupted seed (indexes dropped) never survives to a later run.
+    url = fresh_database(DATABASE)
+    migrate(Settings(service="customers", database_urls={"customers": url}))
+    seed(libpq_url(url), count)
+    say(f"customers: seeded {count:,} customers in {time.perf_counter() - started:.0f} s")
     return url
 
 
-def seed(connection: psycopg.Connection[Any], count: int) -> None:
-    """Empty the tables, drop their secondary indexes, COPY, rebuild the indexes, analyze."""
-    tables = ", ".join(SEEDED_TABLES)
-    connection.execute(f"TRUNCATE {tables}, outbox, inbox, segments, bulk_jobs CASCADE")
+@dataclass(frozen=True)
+class Schema:
+    """The indexes and constraints of the seeded tables, to drop before COPY and rebuild after."""
+
+    indexes: list[tuple[str, str]]  # (name, CREATE INDEX …), constraint-backing ones too
+    keys: list[tuple[str, str, str]]  # (table, name, PRIMARY KEY / UNIQUE)
+    foreign_keys: list[tuple[str, str, str]]  # (table, name, definition)
+
+
+def _schema(connection: psycopg.Connection[Any]) -> Schema:
+    tables = list(SEEDED_TABLES)
     indexes = connection.execute(
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s) AND indexname NOT IN "
-        "(SELECT conname FROM pg_constraint)",
-        (list(SEEDED_TABLES),),
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = ANY(%s)", (tables,)
     ).fetchall()
-    for name, _ in indexes:
-        connection.execute(f'DROP INDEX "{name}"')
-    # The rows are consistent by construction: no foreign-key trigger per row (superuser only).
-    connection.execute("SET session_replication_role = replica")
-    connection.execute("SET maintenance_work_mem = '1GB'")
+    constraints = connection.execute(
+        "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) "
+        "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') AND (conrelid::regclass::text = ANY(%s)"
+        " OR confrelid::regclass::text = ANY(%s))",
+        (tables, tables),
+    ).fetchall()
+    keys = [
+        (table, name, "PRIMARY KEY" if kind == "p" else "UNIQUE")
+        for table, name, kind, _ in constraints
+        if kind != "f"
+    ]
+    foreign = [
+        (table, name, definition) for table, name, kind, definition in constraints if kind == "f"
+    ]
+    # The GIN trigram index takes longest: started first, the others share the second core.
+    indexes.sort(key=lambda index: "gin" not in index[1])
+    return Schema(indexes, keys, foreign)
+
+
+def seed(dsn: str, count: int) -> None:
+    """Drop the seeded tables' indexes and keys, COPY the rows, rebuild on two cores, analyze."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        schema = _schema(connection)
+        for table, name, _ in schema.foreign_keys:
+            connection.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for table, name, _ in schema.keys:
+            connection.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        for name, _ in schema.indexes:
+            connection.execute(f'DROP INDEX IF EXISTS "{name}"')
+        copy_rows(connection, count)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda index: _build(dsn, *index), schema.indexes))
+    say(f"customers: built {len(schema.indexes)} indexes in {time.perf_counter() - started:.0f} s")
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for table, name, kind in schema.keys:
+            connection.execute(
+                f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {kind} USING INDEX "{name}"'
+            )
+        for table, name, definition in schema.foreign_keys:
+            connection.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        connection.execute(f"VACUUM (ANALYZE) {', '.join(SEEDED_TABLES)}")
+        connection.execute(f"COMMENT ON TABLE customers IS '{_seed_mark(count)}'")
+
+
+def _build(dsn: str, name: str, definition: str) -> None:
+    started = time.perf_counter()
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SET maintenance_work_mem = '1GB'")
+        connection.execute(definition)
+    say(f"customers: built {name} in {time.perf_counter() - started:.1f} s")
+
+
+def copy_rows(connection: psycopg.Connection[Any], count: int) -> None:
+    """COPY the generated rows, the tables emptied in the same transaction (COPY FREEZE)."""
     population = Population([], [], [])
     started = time.perf_counter()
     with connection.transaction():
-        with connection.cursor().copy(f"COPY customers ({CUSTOMER_COLUMNS}) FROM STDIN") as copy:
+        connection.execute(f"TRUNCATE {', '.join(SEEDED_TABLES)}")
+        with connection.cursor().copy(
+            f"COPY customers ({CUSTOMER_COLUMNS}) FROM STDIN WITH (FREEZE)"
+        ) as copy:
             for chunk in customer_lines(count, population):
                 copy.write(chunk)
         say(f"customers: copied the customers in {time.perf_counter() - started:.0f} s")
@@ -343,7 +397,9 @@ def seed(connection: psycopg.Connection[Any], count: int) -> None:
             ("customer_tags", "customer_id, tag_id, created_at", population.tags),
             ("customer_newsletter_lists", "customer_id, list_name", population.lists),
         ):
-            with connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            with connection.cursor().copy(
+                f"COPY {table} ({columns}) FROM STDIN WITH (FREEZE)"
+            ) as copy:
                 for start in range(0, len(lines), 50_000):
                     copy.write("".join(lines[start : start + 50_000]))
         now = datetime.now(UTC)
@@ -354,10 +410,252 @@ def seed(connection: psycopg.Connection[Any], count: int) -> None:
                 (tag_id, name, f"#{(order * 1234567) % 0xFFFFFF:06x}", order or None, now),
             )
     say(f"customers: copied every table in {time.perf_counter() - started:.0f} s")
-    for name, definition in indexes:
-        index_started = time.perf_counter()
-        connection.execute(definition)
-        say(f"customers: built {name} in {time.perf_counter() - index_started:.1f} s")
-    connection.execute("VACUUM (ANALYZE) customers, customer_phones, customer_tags")
-    connection.execute("ANALYZE customer_newsletter_lists, tag_projection")
-    connection.execute(f"COMMENT ON TABLE customers IS '{_seed_mark(count)}'")
+
+
+# --- the raw baseline app -----------------------------------------------------------------------
+def create_raw_app() -> Flask:
+    """The read baseline: bare Flask fetching one row with psycopg, answered with jsonify."""
+    app = Flask("bench_raw_customers")
+    dsn = os.environ["CRM_BENCH_RAW_DSN"]
+    connections: dict[str, psycopg.Connection[Any]] = {}
+
+    @app.get("/customers/<uuid:customer_id>")
+    def customer(customer_id: uuid.UUID) -> Any:
+        """One customer row as JSON."""
+        connection = connections.get("main")
+        if connection is None or connection.closed:  # one per worker process, after the fork
+            connection = connections["main"] = psycopg.connect(dsn, autocommit=True)
+        with connection.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute("SELECT * FROM customers WHERE id = %s", (customer_id,)).fetchone()
+        if row is None:
+            abort(404)
+        return jsonify(row)
+
+    return app
+
+
+# --- servers and load ---------------------------------------------------------------------------
+class Gunicorn:
+    """`WORKERS` sync gunicorn workers serving an app factory on 127.0.0.1; `stop` ends them."""
+
+    def __init__(self, target: str, env: dict[str, str], log: Path) -> None:
+        self.target, self.env, self.log = target, env, log
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, probe: str, headers: dict[str, str]) -> Gunicorn:
+        """Start gunicorn and wait until `probe` answers 200 (30 s at most)."""
+        env = {**os.environ, **self.env}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        command = [
+            sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "120",
+            self.target,
+        ]  # fmt: skip
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited early:\n{self.log.read_text()[-2000:]}")
+            try:
+                if get(self.port, probe, headers)[0] == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.target} did not answer within 30 s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Stop gunicorn gracefully, then by force."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """One GET on a new connection (gunicorn's sync workers close each one); status and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def request_json(
+    port: int, method: str, path: str, headers: dict[str, str], body: Any = None
+) -> tuple[int, Any]:
+    """One JSON request; status and decoded body."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        payload = None if body is None else json.dumps(body)
+        connection.request(
+            method, path, body=payload, headers={**headers, "Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        raw = response.read()
+        return response.status, json.loads(raw) if raw else None
+    finally:
+        connection.close()
+
+
+def api_latencies(port: int, paths: Sequence[str], headers: dict[str, str], count: int) -> Stats:
+    """`count` sequential GETs cycling over `paths` (after one warm-up pass); their latencies."""
+    for path in paths:
+        status, body = get(port, path, headers)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
+    timings = []
+    for index in range(count):
+        started = time.perf_counter()
+        status, _ = get(port, paths[index % len(paths)], headers)
+        timings.append(time.perf_counter() - started)
+        if status != 200:
+            raise RuntimeError(f"GET {paths[index % len(paths)]} answered {status}")
+    return Stats(timings)
+
+
+def sql_latencies(dsn: str, queries: Sequence[tuple[str, Any]], count: int) -> Stats:
+    """`count` sequential executions (rows fetched) cycling over `queries`, after a warm-up."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for sql, params in queries:
+            connection.execute(sql, params).fetchall()
+        timings = []
+        for index in range(count):
+            sql, params = queries[index % len(queries)]
+            started = time.perf_counter()
+            connection.execute(sql, params).fetchall()
+            timings.append(time.perf_counter() - started)
+    return Stats(timings)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Latencies in seconds; percentiles in milliseconds."""
+
+    timings: list[float]
+
+    def percentile(self, fraction: float) -> float:
+        """The latency under which `fraction` of the requests answered, in ms."""
+        ordered = sorted(self.timings)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
+
+
+WRK_SCRIPT = """
+local paths = {%s}
+local counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+"""
+
+
+def throughput(
+    wrk: str, port: int, paths: Sequence[str], headers: dict[str, str], seconds: float, work: Path
+) -> Load:
+    """Requests/s of wrk cycling over `paths` (1 s warm-up, then `seconds` measured)."""
+    script = work / f"paths-{port}.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(path) for path in paths))
+    command = [wrk, f"-t{LOAD_THREADS}", f"-c{LOAD_CONNECTIONS}", "--timeout", "10s", "--latency"]
+    command += [item for name, value in headers.items() for item in ("-H", f"{name}: {value}")]
+    command += ["-s", str(script), f"http://127.0.0.1:{port}/"]
+    subprocess.run([*command[:1], "-d1s", *command[1:]], capture_output=True, timeout=60)
+    completed = subprocess.run(
+        [*command[:1], f"-d{max(1, round(seconds))}s", *command[1:]],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    return parse_wrk(completed.stdout)
+
+
+# --- the workload -------------------------------------------------------------------------------
+LIST_SQL = (
+    "SELECT * FROM customers c WHERE c.status = %s AND lower(c.address_city) = lower(%s) "
+    "AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag_id = %s) "
+    "ORDER BY c.created_at DESC, c.id DESC LIMIT 50"
+)
+DEEP_SQL = (
+    "SELECT * FROM customers c WHERE (c.created_at, c.id) < (%s, %s) "
+    "ORDER BY c.created_at DESC, c.id DESC LIMIT 50"
+)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What the requests ask, drawn from the seeded rows (the same in every run)."""
+
+    ids: list[uuid.UUID]
+    filters: list[tuple[str, str, uuid.UUID]]  # (status, city, tag)
+    searches: list[str]
+    deep: list[tuple[datetime, uuid.UUID]]  # positions 99 % of the way down the list
+    bulk_city: str
+    bulk_matched: int
+
+
+def workload(dsn: str) -> Workload:
+    """Ids, filter combinations, searches and the bulk action's city, read from the database."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        ids = [row[0] for row in connection.execute(
+            "SELECT id FROM customers TABLESAMPLE SYSTEM (1) REPEATABLE (7) LIMIT 1000"
+        )]  # fmt: skip
+        people = connection.execute(
+            "SELECT first_name, last_name, company_name, email, "
+            "(SELECT number FROM customer_phones p WHERE p.customer_id = c.id LIMIT 1) "
+            "FROM customers c TABLESAMPLE SYSTEM (1) REPEATABLE (11) LIMIT 40"
+        ).fetchall()
+        total = connection.execute("SELECT count(*) FROM customers").fetchone()
+        assert total is not None
+        deep = connection.execute(
+            "SELECT created_at, id FROM customers ORDER BY created_at DESC, id DESC "
+            "OFFSET %s LIMIT 5",
+            (int(total[0] * 0.99),),
+        ).fetchall()
+        cities = connection.execute(
+            "SELECT address_city, count(*) FROM customers GROUP BY 1 ORDER BY 2 DESC"
+        ).fetchall()
+    bulk_city, bulk_matched = min(cities, key=lambda row: abs(row[1] - 100_000))
+    searches: list[str] = []
+    for first, last, company, email, phone in people:
+        if company:
+            searches.append(company.split()[0][:5])
+        else:
+            searches.append(f"{first} {last}")
+        if email:
+            searches.append(email.split("@")[0])
+        if phone:
+            national = f"0{phone[3:]}"
+            searches.append(" ".join(national[i : i + 2] for i in range(0, len(national), 2)))
+            searches.append(phone)
+    searches += ["dupont", "martin", "garcia sarl", "@free.fr"]
+    tags = tag_ids()
+    filters = [
+        (status, city, tag)
+        for status in ("active", "lead")
+        for city, *_ in CITIES[1:4]
+        for tag in (tags[2], tags[4], tags[9])
+    ]
+    return Workload(ids, filters, searches, deep, bulk_city, bulk_matched)
+
+
+def _query(params: dict[str, Any]) -> str:
+    return "/customers?" + urlencode(params)
+
+
+def search_sql(q: str) -> tuple[str, list[str]]:
+    """The raw SQL of a `q` search: the same normalised terms, one LIKE each."""
+    terms = search_terms(q)
+    where = " AND ".join("search_text LIKE %s ESCAPE '/'" for _ in terms)
+    sql = f"SELECT * FROM customers WHERE {where} ORDER BY created_at DESC, id DESC LIMIT 50"
+    return sql, [like_pattern(term) for term in terms]

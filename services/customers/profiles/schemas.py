@@ -136,7 +136,7 @@ class AddressSchema(Schema):
     postal_code = Text(20)
     city = Text(100)
     region = Text(100)
-    country = Normalised(validation.normalize_country, 2, metadata={"example": "FR"})
+    country = Normalised(validation.normalize_country, 100, metadata={"example": "FR"})
 
 
 class PhoneInputSchema(Schema):

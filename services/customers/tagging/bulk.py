@@ -143,10 +143,16 @@ def selected_customers(session: Session, request: BulkRequest) -> Select[Any]:
     if request.ids is not None:
         return select(Customer.id).where(id_in(session, Customer.id, request.ids))
     try:
-        matching = matching_ids(session, load_filter(request.filter or {})).subquery()
+        matching = matching_ids(session, load_filter(request.filter or {}))
     except SegmentError as exc:
         raise InvalidFilter(str(exc), {"segment": [str(exc)]}) from None
-    return select(Customer.id).join(matching, matching.c.id == Customer.id)
+    if list(matching.get_final_froms()) == [Customer.__table__]:
+        # The filter's conditions on customers alone: the rows can be locked where they are.
+        plain = select(Customer.id)
+        return plain if matching.whereclause is None else plain.where(matching.whereclause)
+    # Anything richer (a join) cannot be locked as it is: select customers from it.
+    subquery = matching.subquery()
+    return select(Customer.id).join(subquery, subquery.c.id == Customer.id)
 
 
 def lock_next_customers(

@@ -117,7 +117,15 @@ def test_nothing_switched_records_nothing() -> None:
     session = FakeSession()
     states = {"email": True}
 
-    assert (
-        record_consent_changes(session, consenting_customer(), states, states, "s", None, NOW) == []
-    )  # type: ignore[arg-type]
+    changed = record_consent_changes(
+        session,  # type: ignore[arg-type]
+        consenting_customer(),
+        states,
+        states,
+        "staff:bob",
+        None,
+        NOW,
+    )
+
+    assert changed == []
     assert session.added == []
