@@ -18,18 +18,18 @@ import http.client
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from flask import Flask, abort, jsonify
@@ -39,7 +39,11 @@ from sqlalchemy.engine import make_url
 from bench.bench_http import find_wrk, parse_wrk
 from bench.harness import PG_ADMIN_URL, Result, env_float, env_int, free_port, fresh_database, say
 from bench.load import Load
+from services.customers.listing.filters import like_pattern, search_terms
+from services.customers.listing.queries import encode_position
+from shared.api import encode_cursor
 from shared.auth import issue_token
+from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.migrations import migrate
 from shared.settings import Settings
 
@@ -52,6 +56,11 @@ LOAD_THREADS = 2
 LOAD_CONNECTIONS = 16
 PAGE = 50
 BULK_TAG_ID = uuid.UUID("0b0b0b0b-0000-4000-8000-00000000b0b0")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split(" "))
+
 
 # --- the generated population -------------------------------------------------------------------
 # (city, region, postal code, country, phone prefix); weights follow Zipf's law by rank.
@@ -97,23 +106,25 @@ CITIES = [
     ("Mulhouse", "Grand Est", "68100", "FR", "+336"),
     ("Caen", "Normandie", "14000", "FR", "+336"),
 ]
-FIRST_NAMES = (
+FIRST_NAMES = _words(
     "Jean Marie Pierre Michel Nathalie Isabelle Philippe Sylvie Catherine Nicolas Christophe "
-    "Sophie Stéphane Sandrine Frédéric Valérie Laurent Céline Julien Aurélie Thomas Camille Léa "
-    "Hugo Chloé Lucas Manon Emma Louis Inès Gabriel Jade Arthur Louise Raphaël Alice Jules Lina "
-    "Adam Rose Paul Anna Victor Zoé Noah Mila Théo Eva Nathan Clara Maxime Sarah Antoine Julie "
-    "Alexandre Pauline Romain Marine Kevin Laura Mathieu Elodie Guillaume Emilie Vincent Lucie"
-).split()
-LAST_NAMES = (
-    "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel Lefebvre "
-    "Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine Rousseau "
-    "Vincent Muller Lefèvre Faure André Mercier Blanc Guérin Boyer Garnier Chevalier François "
-    "Legrand Gauthier Garcia Perrin Robin Clément Morin Nicolas Henry Roussel Mathieu Gautier "
-    "Masson Marchand Duval Denis Dumont Marie Lemaire Noël Meyer Dufour Meunier Brun Blanchard "
-    "Giraud Joly Rivière Lucas Brunet Gaillard Barbier Arnaud Martinez Gérard Roche Renard Schmitt "
-    "Roy Leroux Colin Vidal Caron Picard Roger Fabre Aubert Lemoine Renaud Dumas Lacroix Olivier "
-    "Philippe Bourgeois Pierre Benoit Rey Leclerc Payet Rolland Leclercq Guillaume Lecomte Lopez"
-).split()
+    "Sophie Stéphane Sandrine Frédéric Valérie Laurent Céline Julien Aurélie Thomas Camille "
+    "Léa Hugo Chloé Lucas Manon Emma Louis Inès Gabriel Jade Arthur Louise Raphaël Alice "
+    "Jules Lina Adam Rose Paul Anna Victor Zoé Noah Mila Théo Eva Nathan Clara Maxime Sarah "
+    "Antoine Julie Alexandre Pauline Romain Marine Kevin Laura Mathieu Elodie Guillaume "
+    "Emilie Vincent Lucie"
+)
+LAST_NAMES = _words(
+    "Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel "
+    "Lefebvre Leroy Roux David Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine "
+    "Rousseau Vincent Muller Lefèvre Faure André Mercier Blanc Guérin Boyer Garnier Chevalier "
+    "François Legrand Gauthier Garcia Perrin Robin Clément Morin Nicolas Henry Roussel "
+    "Mathieu Gautier Masson Marchand Duval Denis Dumont Marie Lemaire Noël Meyer Dufour "
+    "Meunier Brun Blanchard Giraud Joly Rivière Lucas Brunet Gaillard Barbier Arnaud Martinez "
+    "Gérard Roche Renard Schmitt Roy Leroux Colin Vidal Caron Picard Roger Fabre Aubert "
+    "Lemoine Renaud Dumas Lacroix Olivier Philippe Bourgeois Pierre Benoit Rey Leclerc Payet "
+    "Rolland Leclercq Guillaume Lecomte Lopez"
+)
 COMPANY_SUFFIXES = ("SARL", "SAS", "SA", "& Fils", "Conseil", "Industries", "Services", "Bio")
 DOMAINS = ("gmail.com", "orange.fr", "free.fr", "yahoo.fr", "hotmail.com", "laposte.net")
 STATUSES = (("lead", 40), ("prospect", 22), ("active", 25), ("vip", 3), ("inactive", 10))
@@ -272,9 +283,15 @@ def customer_lines(count: int, population: Population, chunk: int = 20_000) -> I
 
 
 # --- seeding ------------------------------------------------------------------------------------
-def database_url() -> str:
+def database_name(count: int) -> str:
+    """`crm_bench_customers`; a smaller trial run seeds a database of its own beside it."""
+    return DATABASE if count == 1_000_000 else f"{DATABASE}_{count}"
+
+
+def database_url(count: int) -> str:
     """The benchmark database's SQLAlchemy URL."""
-    return make_url(PG_ADMIN_URL).set(database=DATABASE).render_as_string(hide_password=False)
+    name = database_name(count)
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def libpq_url(url: str) -> str:
@@ -288,7 +305,7 @@ def _seed_mark(count: int) -> str:
 
 def ensure_seeded(count: int) -> str:
     """The benchmark database, seeded unless it already holds this very seed; its URL."""
-    url = database_url()
+    url = database_url(count)
     try:
         with psycopg.connect(libpq_url(url), autocommit=True) as connection:
             mark = connection.execute(
@@ -296,13 +313,13 @@ def ensure_seeded(count: int) -> str:
             ).fetchone()
             rows = connection.execute("SELECT count(*) FROM customers").fetchone()
         if mark and mark[0] == _seed_mark(count) and rows and rows[0] == count:
-            say(f"customers: {count:,} customers already seeded in {DATABASE}; kept")
+            say(f"customers: {count:,} customers already seeded in {database_name(count)}; kept")
             return url
     except psycopg.Error:
         pass  # no database yet, or not migrated: seed it
     started = time.perf_counter()
     # From a fresh database: an interrupted seed (indexes dropped) never survives to a later run.
-    url = fresh_database(DATABASE)
+    url = fresh_database(database_name(count))
     migrate(Settings(service="customers", database_urls={"customers": url}))
     seed(libpq_url(url), count)
     say(f"customers: seeded {count:,} customers in {time.perf_counter() - started:.0f} s")
@@ -325,8 +342,8 @@ def _schema(connection: psycopg.Connection[Any]) -> Schema:
     ).fetchall()
     constraints = connection.execute(
         "SELECT conrelid::regclass::text, conname, contype, pg_get_constraintdef(oid) "
-        "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') AND (conrelid::regclass::text = ANY(%s)"
-        " OR confrelid::regclass::text = ANY(%s))",
+        "FROM pg_constraint WHERE contype IN ('p', 'u', 'f') "
+        "AND (conrelid::regclass::text = ANY(%s) OR confrelid::regclass::text = ANY(%s))",
         (tables, tables),
     ).fetchall()
     keys = [
@@ -659,3 +676,185 @@ def search_sql(q: str) -> tuple[str, list[str]]:
     where = " AND ".join("search_text LIKE %s ESCAPE '/'" for _ in terms)
     sql = f"SELECT * FROM customers WHERE {where} ORDER BY created_at DESC, id DESC LIMIT 50"
     return sql, [like_pattern(term) for term in terms]
+
+
+# --- bulk tagging -------------------------------------------------------------------------------
+def bulk_sql_seconds(dsn: str, city: str) -> tuple[float, int]:
+    """The set-based SQL adding the bulk tag to a city's customers, committed; seconds, rows."""
+    with psycopg.connect(dsn) as connection:
+        started = time.perf_counter()
+        cursor = connection.execute(
+            "INSERT INTO customer_tags (customer_id, tag_id, created_at) "
+            "SELECT id, %s, now() FROM customers WHERE lower(address_city) = lower(%s) "
+            "ON CONFLICT DO NOTHING",
+            (BULK_TAG_ID, city),
+        )
+        connection.commit()
+        return time.perf_counter() - started, cursor.rowcount
+
+
+def bulk_api_seconds(url: str, port: int, headers: dict[str, str], city: str) -> tuple[float, int]:
+    """`POST /customers/bulk` until done (a job above the sync limit, run as the worker does)."""
+    body = {"action": "add_tags", "filter": {"city": city}, "tag_ids": [str(BULK_TAG_ID)]}
+    started = time.perf_counter()
+    status, answer = request_json(port, "POST", "/customers/bulk", headers, body)
+    if status == 200:
+        return time.perf_counter() - started, int(answer["changed"])
+    if status != 202:
+        raise RuntimeError(f"POST /customers/bulk answered {status}: {answer}")
+    from services.customers.tagging.bulk_jobs import run_queued_jobs
+
+    settings = Settings(service="customers", database_urls={"customers": url})
+    engine = make_engine(url)
+    try:
+        run_queued_jobs(
+            UnitOfWorkFactory(make_session_factory(engine), "customers"),
+            settings.bulk_sync_limit,
+        )
+    finally:
+        engine.dispose()
+    elapsed = time.perf_counter() - started
+    status, job = request_json(port, "GET", f"/customers/bulk/{answer['id']}", headers)
+    if status != 200 or job["status"] != "done":
+        raise RuntimeError(f"the bulk job did not finish: {status} {job}")
+    return elapsed, int(job["changed"])
+
+
+def undo_bulk(dsn: str, keep_tag: bool) -> None:
+    """Remove what a bulk measurement added, so that the seeded database stays as seeded."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("DELETE FROM customer_tags WHERE tag_id = %s", (BULK_TAG_ID,))
+        connection.execute("TRUNCATE outbox, bulk_jobs")
+        if not keep_tag:
+            connection.execute("DELETE FROM tag_projection WHERE id = %s", (BULK_TAG_ID,))
+        connection.execute("VACUUM (ANALYZE) customers, customer_tags")
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+def bench_customers() -> list[Result]:
+    """Reads, filtered list, deep page, `q` and bulk tagging at a million customers."""
+    count = env_int("CRM_BENCH_CUSTOMERS", 1_000_000)
+    seconds = env_float("CRM_BENCH_CUSTOMERS_SECONDS", 10.0)
+    requests = env_int("CRM_BENCH_CUSTOMERS_REQUESTS", 300)
+    wrk = find_wrk()
+    if wrk is None:
+        raise RuntimeError("the customers benchmark needs wrk (apt-get install wrk)")
+    url = ensure_seeded(count)
+    dsn = libpq_url(url)
+    load = workload(dsn)
+    settings = Settings(service="customers", jwt_secret=JWT_SECRET)
+    token = issue_token(settings, "staff:bench", ["customers:read", "customers:write"])
+    headers = {"Authorization": f"Bearer {token}"}
+    id_paths = [f"/customers/{customer_id}" for customer_id in load.ids]
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="crm_bench_customers_") as scratch:
+        work = Path(scratch)
+        raw = Gunicorn(
+            "bench.bench_customers:create_raw_app()", {"CRM_BENCH_RAW_DSN": dsn}, work / "raw.log"
+        )
+        try:
+            raw.start(id_paths[0], {})
+            say(f"customers: bare Flask + psycopg, GET by id: {seconds:.0f} s of load")
+            raw_reads = throughput(wrk, raw.port, id_paths, {}, seconds, work)
+        finally:
+            raw.stop()
+        ours = Gunicorn(
+            "services.customers.app:create_app()",
+            {"CRM_CUSTOMERS_DATABASE_URL": url, "CRM_JWT_SECRET": JWT_SECRET},
+            work / "customers.log",
+        )
+        try:
+            ours.start(id_paths[0], headers)
+            say(f"customers: our GET /customers/{{id}}: {seconds:.0f} s of load")
+            reads = throughput(wrk, ours.port, id_paths, headers, seconds, work)
+            results.append(
+                Result(
+                    "GET /customers/{id}, req/s",
+                    reads.requests_per_second,
+                    "req/s",
+                    raw_reads.requests_per_second,
+                    goal=">= 0.5x the bare Flask + psycopg one-row fetch",
+                    note=f"wrk {LOAD_THREADS} threads, {LOAD_CONNECTIONS} conns, {seconds:.0f} s, "
+                    f"{WORKERS} sync workers, 1,000 ids; errors {reads.errors}/{raw_reads.errors}",
+                )
+            )
+            results += list_results(ours.port, headers, dsn, load, requests)
+            results += search_results(ours.port, headers, dsn, load, requests)
+            results.append(bulk_result(url, dsn, ours.port, headers, load))
+        finally:
+            ours.stop()
+    return results
+
+
+def list_results(
+    port: int, headers: dict[str, str], dsn: str, load: Workload, requests: int
+) -> list[Result]:
+    """Filtered list p50/p95 and a deep page, beside the same queries in raw SQL."""
+    say(f"customers: filtered list, {requests} sequential requests and as many raw queries")
+    paths = [
+        _query({"status": status, "city": city, "tag": str(tag)})
+        for status, city, tag in load.filters
+    ]
+    api = api_latencies(port, paths, headers, requests)
+    sql = sql_latencies(dsn, [(LIST_SQL, filters) for filters in load.filters], requests)
+    setup = f"{len(paths)} status x city x tag combinations, {requests} sequential requests"
+    results = [
+        Result("list tag+city+status, p50", api.percentile(0.5), "ms", sql.percentile(0.5), False,
+               note=f"{setup}; baseline: the same query in raw SQL (psycopg, rows fetched)"),
+        Result("list tag+city+status, p95", api.percentile(0.95), "ms", sql.percentile(0.95),
+               False, goal="<= 3x the raw SQL"),
+    ]  # fmt: skip
+    deep_paths = [
+        _query({"cursor": encode_cursor(encode_position("-created_at", position))})
+        for position in load.deep
+    ]
+    first = api_latencies(port, ["/customers"], headers, requests // 3)
+    deep = api_latencies(port, deep_paths, headers, requests // 3)
+    deep_sql = sql_latencies(dsn, [(DEEP_SQL, position) for position in load.deep], requests // 3)
+    results.append(
+        Result("list page 99% deep (keyset), p95", deep.percentile(0.95), "ms",
+               deep_sql.percentile(0.95), False,
+               note=f"first page p95 {first.percentile(0.95):.1f} ms; baseline: raw SQL of the "
+               "same page"),
+    )  # fmt: skip
+    return results
+
+
+def search_results(
+    port: int, headers: dict[str, str], dsn: str, load: Workload, requests: int
+) -> list[Result]:
+    """`q` p95 over names, email parts and phones, beside the same LIKEs in raw SQL."""
+    say(f"customers: q search, {requests} sequential requests and as many raw queries")
+    api = api_latencies(port, [_query({"q": q}) for q in load.searches], headers, requests)
+    sql = sql_latencies(dsn, [search_sql(q) for q in load.searches], requests)
+    return [
+        Result("q search, p95", api.percentile(0.95), "ms", sql.percentile(0.95), False,
+               note=f"{len(load.searches)} searches (names, email parts, phones as typed); "
+               f"p50 {api.percentile(0.5):.1f} ms vs {sql.percentile(0.5):.1f} ms raw"),
+    ]  # fmt: skip
+
+
+def bulk_result(url: str, dsn: str, port: int, headers: dict[str, str], load: Workload) -> Result:
+    """Adding one tag to every customer of a city (~100,000), beside the set-based SQL."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(
+            'INSERT INTO tag_projection (id, name, color, "order", is_fixed, updated_at) '
+            "VALUES (%s, 'Bulk bench', '#000000', NULL, false, now()) ON CONFLICT DO NOTHING",
+            (BULK_TAG_ID,),
+        )
+    undo_bulk(dsn, keep_tag=True)
+    say(f"customers: bulk tag of {load.bulk_matched:,} customers in {load.bulk_city}, raw SQL")
+    raw_seconds, raw_rows = bulk_sql_seconds(dsn, load.bulk_city)
+    undo_bulk(dsn, keep_tag=True)
+    note = f"{raw_rows:,} customers of {load.bulk_city}; baseline: INSERT … SELECT … ON CONFLICT"
+    try:
+        say("customers: the same through POST /customers/bulk")
+        seconds, changed = bulk_api_seconds(url, port, headers, load.bulk_city)
+        note += f"; API: {changed:,} changed, one customer.tagged event each"
+    except (ImportError, RuntimeError) as exc:
+        say(f"customers: the bulk action is not available ({exc}); raw SQL only")
+        seconds, note = raw_seconds, note + f"; POST /customers/bulk unavailable: {exc}"
+    finally:
+        undo_bulk(dsn, keep_tag=False)
+    return Result(f"bulk add tag to {load.bulk_matched:,}", seconds, "s", raw_seconds, False,
+                  goal="< 5 s for 100,000 customers", note=note)  # fmt: skip

@@ -16,4 +16,5 @@ def contact_of(customer: Customer) -> dict[str, Any]:
         "last_name": customer.last_name,
         "company_name": customer.company_name,
         "email_consent": customer.email_consent,
+        "newsletter_subscribed": customer.newsletter_subscribed,
     }

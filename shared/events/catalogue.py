@@ -58,6 +58,7 @@ class CustomerContactData(EventData):
     last_name = fields.String(allow_none=True)
     company_name = fields.String(allow_none=True)
     email_consent = fields.Boolean()
+    newsletter_subscribed = fields.Boolean()
 
 
 class CustomerCreatedData(EventData):
