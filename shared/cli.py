@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,11 @@ def serve(host: str, port: int) -> None:
     from shared.suite import EmbeddedSuite
 
     settings = _settings()
+    # The services call each other through the same port, unless told otherwise.
+    here, configured = f"http://127.0.0.1:{port}", settings.service_urls
+    settings = replace(
+        settings, service_urls={name: configured.get(name, here) for name in SERVICES}
+    )
     suite = EmbeddedSuite(settings).start()
     server = make_server(host, port, suite.wsgi, threaded=True)
     click.echo(f"CRM suite on http://{host}:{port}/  (API docs: http://{host}:{port}/tags/docs)")
@@ -149,6 +155,19 @@ def token(scope: str, subject: str, hours: float, private_key: Path | None) -> N
     click.echo(
         issue_token(settings, subject, scope.split(), ttl=timedelta(hours=hours), private_key=key)
     )
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--customers", type=int, default=25, show_default=True)
+def seed(url: str, customers: int) -> None:
+    """Create demo tags and customers in a running suite, through its API."""
+    from shared.auth import STAFF_SCOPES, issue_token
+    from shared.demo import seed_demo_data
+
+    settings = Settings.from_env()
+    token = issue_token(settings, "staff:seed", list(STAFF_SCOPES), ttl=timedelta(hours=1))
+    seed_demo_data(url.rstrip("/"), token, customers, echo=click.echo)
 
 
 @main.command("mail-sink")
