@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from shared.events.publisher import make_connection
 from shared.events.relay import OutboxRelay
 from shared.logging import correlation_id, new_correlation_id
 from shared.settings import Settings
+
+
+access_log = logging.getLogger("crm.access")
 
 
 @dataclass
@@ -89,8 +93,19 @@ def _register_request_hooks(app: Flask, service: str) -> None:
             response.headers[CORRELATION_HEADER] = cid
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         metrics.HTTP_REQUESTS.labels(service, request.method, endpoint, response.status_code).inc()
-        if "started" in g:
-            metrics.HTTP_LATENCY.labels(service, endpoint).observe(time.perf_counter() - g.started)
+        elapsed = time.perf_counter() - g.started if "started" in g else 0.0
+        metrics.HTTP_LATENCY.labels(service, endpoint).observe(elapsed)
+        principal = g.get("principal")
+        access_log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 2),
+                "subject": principal.subject if principal else None,
+            },
+        )
         return response
 
     @app.teardown_request

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from shared.api import Blueprint, Schema
 from shared.app import create_service_app, service_context
 from shared.auth import issue_token
 from shared.db import OutboxMessage
+from shared.logging import JsonFormatter
 from tests.backbone import PING
 from tests.conftest import settings_for
 
@@ -141,3 +143,17 @@ def test_an_unknown_path_is_a_json_404(client):
     response = client.get("/automation/nothing-here")
     assert response.status_code == 404
     assert response.json["status"] == "Not Found"
+
+
+def test_every_request_is_logged_with_its_correlation_id(client, make_token, caplog):
+    with caplog.at_level(logging.INFO, logger="crm.access"):
+        client.post(
+            "/automation/pings",
+            json={"n": 1},
+            headers={**make_token("events:publish"), "X-Correlation-ID": "log-me"},
+        )
+    (record,) = [r for r in caplog.records if r.name == "crm.access"]
+    line = json.loads(JsonFormatter().format(record))
+    assert line["correlation_id"] == "log-me"
+    assert line["status"] == 202 and line["path"] == "/automation/pings"
+    assert line["subject"] == "staff:test"
