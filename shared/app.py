@@ -22,7 +22,6 @@ from shared.events.relay import OutboxRelay
 from shared.logging import correlation_id, new_correlation_id
 from shared.settings import Settings
 
-
 access_log = logging.getLogger("crm.access")
 
 
