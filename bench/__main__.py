@@ -11,10 +11,11 @@ from bench.harness import Benchmark, Result, format_table, say
 
 
 def _benchmarks() -> dict[str, Benchmark]:
+    from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
     from bench.bench_http import bench_http
 
-    return {"events": bench_events, "http": bench_http}
+    return {"events": bench_events, "http": bench_http, "customers": bench_customers}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,11 @@ AUTH = {
 def fuzz(operation) -> None:
     @given(case=operation.as_strategy())
     @settings(
-        max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
     )
     def check(case) -> None:
         response = case.call(headers=AUTH)

@@ -34,13 +34,14 @@ blp = Blueprint(
 )
 
 PAGE_ARGS = ("limit", "cursor", "sort")
-# webargs ignores unknown query parameters by default; a misspelt filter must not list everyone.
+# webargs drops unknown query parameters by default: a misspelt filter would list everyone.
+STRICT_QUERY: dict[str, Any] = {"location": "query", "unknown": ma.RAISE}
 
 
 @blp.route("")
 class CustomerList(MethodView):
     @blp.requires("customers:read")
-    @blp.arguments(CustomerListArgsSchema, location="query", unknown=ma.RAISE)
+    @blp.arguments(CustomerListArgsSchema, **STRICT_QUERY)
     @blp.response(200, CustomerPageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List customers matching every filter given; newest first unless `sort` says otherwise."""
@@ -60,7 +61,7 @@ class CustomerList(MethodView):
 @blp.route("/segments")
 class Segments(MethodView):
     @blp.requires("customers:read")
-    @blp.arguments(SegmentListArgsSchema, location="query", unknown=ma.RAISE)
+    @blp.arguments(SegmentListArgsSchema, **STRICT_QUERY)
     @blp.response(200, SegmentPageSchema)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List saved filters by name."""

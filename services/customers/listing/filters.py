@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -71,11 +72,16 @@ def normalize_language(value: str) -> str:
 
 
 # --- fields -------------------------------------------------------------------------------------
+def _has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
 class FilterText(ma.fields.String):
-    """A text filter value: trimmed, never blank."""
+    """A text filter value: trimmed, never blank, no control characters."""
 
     default_error_messages = {
         "blank": "cannot be blank; leave the parameter out not to filter on it",
+        "control": "control characters are not allowed here",
     }
 
     def __init__(self, max_length: int, **kwargs: Any) -> None:
@@ -85,14 +91,21 @@ class FilterText(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             raise self.make_error("blank")
+        if _has_control_characters(text):
+            raise self.make_error("control")
         return text
 
 
 class SearchText(ma.fields.String):
     """`q`: trimmed; blank means no search (a cleared search box), dropped after loading."""
 
+    default_error_messages = {"control": "control characters are not allowed here"}
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if _has_control_characters(text):
+            raise self.make_error("control")
+        return text
 
 
 class Language(ma.fields.String):
@@ -138,7 +151,10 @@ class DateOrDateTime(ma.fields.Field):
             raise self.make_error("invalid") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+            raise self.make_error("invalid") from None
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None or isinstance(value, str):  # a stored filter is dumped as it is
@@ -157,6 +173,8 @@ def day_end(value: date | datetime) -> tuple[datetime, bool]:
     """The instant a `created_to` bound stops at, and whether that instant is included."""
     if isinstance(value, datetime):
         return value, True
+    if value == date.max:
+        return datetime.max.replace(tzinfo=UTC), True
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC), False
 
 

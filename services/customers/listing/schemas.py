@@ -9,6 +9,7 @@ import marshmallow as ma
 
 from services.customers.listing.filters import CustomerFilterSchema
 from services.customers.listing.queries import DEFAULT_SORT, SORTS
+from services.customers.listing.segments import segment_name_key
 from services.customers.profiles.schemas import CustomerSchema
 from shared.api import PageArgsSchema, Schema, page_schema
 
@@ -55,7 +56,8 @@ class SegmentName(ma.fields.String):
         text = text.strip()
         if not text:
             raise self.make_error("blank")
-        if len(text) > SEGMENT_NAME_MAX_LENGTH:
+        # The case-folded key must fit too (`ß` folds to `ss`).
+        if max(len(text), len(segment_name_key(text))) > SEGMENT_NAME_MAX_LENGTH:
             raise self.make_error("too_long")
         if any(unicodedata.category(char) in {"Cc", "Cf"} for char in text):
             raise self.make_error("control")

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Text, Uuid, bindparam, cast, false, func, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.customers.events import contact_of
 from services.customers.models import Customer
 
 # The columns `services.customers.events.contact_of` reads, selected with a statement's RETURNING.
@@ -27,6 +28,7 @@ CONTACT_COLUMNS = (
     Customer.last_name,
     Customer.company_name,
     Customer.email_consent,
+    Customer.newsletter_subscribed,
 )
 
 Contacts = dict[uuid.UUID, dict[str, Any]]
@@ -67,8 +69,8 @@ def insert_for(session: Session, model: Any) -> Any:
 
 
 def contact_from_row(row: Any) -> dict[str, Any]:
-    """The `customer` of an event from a row holding `CONTACT_COLUMNS` (same as `contact_of`)."""
-    return {column.key: getattr(row, column.key) for column in CONTACT_COLUMNS}
+    """The `customer` of an event from a row holding `CONTACT_COLUMNS` (`contact_of` reads it)."""
+    return contact_of(row)
 
 
 def touch_customers(session: Session, ids: Collection[uuid.UUID], now: datetime) -> Contacts:

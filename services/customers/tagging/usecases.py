@@ -73,16 +73,16 @@ def replace_tags(
     """Give a customer exactly these tags; CustomerNotFound, UnknownTags."""
     wanted = set(tag_ids)
     with uow:
-        _require_customer(uow.session, customer_id)
-        require_tags(uow.session, wanted)
+        session = uow.session
+        _require_customer(session, customer_id)
+        require_tags(session, wanted)
+        customer = _locked_customer(session, customer_id)
         current = set(
-            uow.session.scalars(
+            session.scalars(
                 select(CustomerTag.tag_id).where(CustomerTag.customer_id == customer_id)
             )
         )
-        result = _change_tags(
-            uow, customer_id, wanted - current, current - wanted, precondition, MANUAL
-        )
+        result = _apply(uow, customer, wanted - current, current - wanted, precondition, MANUAL)
         uow.commit()
     return result
 
@@ -92,13 +92,12 @@ def add_tag(
     customer_id: uuid.UUID,
     tag_id: uuid.UUID,
     precondition: Precondition | None = None,
-    reason: str = MANUAL,
 ) -> CustomerTags:
     """Give a customer one more tag (a no-op if it has it); CustomerNotFound, UnknownTags."""
     with uow:
-        _require_customer(uow.session, customer_id)
-        require_tags(uow.session, [tag_id], field="tag_id")
-        result = _change_tags(uow, customer_id, {tag_id}, set(), precondition, reason)
+        result = change_tags(
+            uow, customer_id, add=[tag_id], precondition=precondition, field="tag_id"
+        )
         uow.commit()
     return result
 
@@ -116,7 +115,12 @@ def add_tag_by_name(
     nothing changed here. No lock is held while the tags service is called.
     """
     with uow:
-        _require_customer(uow.session, customer_id)
+        version = uow.session.scalar(select(Customer.version).where(Customer.id == customer_id))
+        if version is None:
+            raise CustomerNotFound(customer_id)
+        if precondition is not None:
+            # Checked now too, so that a stale request creates no tag; again under the lock.
+            precondition(customer_id, version)
         known = find_tag_by_name(uow.session, name)
         tag_id = known.id if known is not None else None
     ensured: dict[str, Any] | None = None
@@ -124,12 +128,12 @@ def add_tag_by_name(
         [ensured] = catalogue.ensure([name])
         tag_id = ensured["id"]
     with uow:
-        _require_customer(uow.session, customer_id)
         if ensured is not None:
             # The tag's `tag.created` may not have reached us yet; its answer stands in for it.
             project_tag(uow.session, ensured)
-        require_tags(uow.session, [tag_id], field="name")
-        result = _change_tags(uow, customer_id, {tag_id}, set(), precondition, MANUAL)
+        result = change_tags(
+            uow, customer_id, add=[tag_id], precondition=precondition, field="name"
+        )
         uow.commit()
     return result
 
@@ -139,14 +143,34 @@ def remove_tag(
     customer_id: uuid.UUID,
     tag_id: uuid.UUID,
     precondition: Precondition | None = None,
-    reason: str = MANUAL,
 ) -> CustomerTags:
-    """Take a tag off a customer (nothing happens if it does not have it); CustomerNotFound."""
+    """Take a tag off a customer (a no-op if it does not have it); CustomerNotFound."""
     with uow:
-        _require_customer(uow.session, customer_id)
-        result = _change_tags(uow, customer_id, set(), {tag_id}, precondition, reason)
+        result = change_tags(uow, customer_id, remove=[tag_id], precondition=precondition)
         uow.commit()
     return result
+
+
+def change_tags(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    add: Collection[uuid.UUID] = (),
+    remove: Collection[uuid.UUID] = (),
+    reason: str = MANUAL,
+    precondition: Precondition | None = None,
+    field: str = "tag_ids",
+) -> CustomerTags:
+    """Add and remove one customer's tags, an event for each real change; CustomerNotFound,
+    UnknownTags (on `field`) when a tag to add is not in the catalogue.
+
+    Does not commit: the caller's unit of work holds the change, like `change_status` (the
+    requests above, or automation applying `automation.action_requested`, reason `rule:<id>`).
+    """
+    session = uow.session
+    _require_customer(session, customer_id)
+    require_tags(session, add, field)
+    customer = _locked_customer(session, customer_id)
+    return _apply(uow, customer, set(add), set(remove) - set(add), precondition, reason)
 
 
 def _require_customer(session: Session, customer_id: uuid.UUID) -> None:
@@ -154,15 +178,7 @@ def _require_customer(session: Session, customer_id: uuid.UUID) -> None:
         raise CustomerNotFound(customer_id)
 
 
-def _change_tags(
-    uow: UnitOfWork,
-    customer_id: uuid.UUID,
-    to_add: set[uuid.UUID],
-    to_remove: set[uuid.UUID],
-    precondition: Precondition | None,
-    reason: str,
-) -> CustomerTags:
-    session = uow.session
+def _locked_customer(session: Session, customer_id: uuid.UUID) -> Any:
     customer = session.execute(
         select(Customer.id, Customer.version, *CONTACT_COLUMNS)
         .where(Customer.id == customer_id)
@@ -170,6 +186,19 @@ def _change_tags(
     ).first()
     if customer is None:
         raise CustomerNotFound(customer_id)
+    return customer
+
+
+def _apply(
+    uow: UnitOfWork,
+    customer: Any,
+    to_add: set[uuid.UUID],
+    to_remove: set[uuid.UUID],
+    precondition: Precondition | None,
+    reason: str,
+) -> CustomerTags:
+    session = uow.session
+    customer_id: uuid.UUID = customer.id
     if precondition is not None:
         precondition(customer_id, customer.version)
     now = utcnow()

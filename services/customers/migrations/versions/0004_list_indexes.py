@@ -2,8 +2,14 @@
 
 Each filter with many distinct values gets an index that also carries the list's order
 (`created_at, id`), so that a filtered page is read in order from it and stops after `limit`
-rows, however deep the cursor. `q` uses a trigram GIN index (pg_trgm) on PostgreSQL; SQLite,
-used in the embedded mode, only needs the plain indexes to stay correct.
+rows, however deep the cursor. `status` rides at the end of those indexes: the commonest
+companion filter is then checked in the index, without a visit to the table for each customer
+of the city that is not in the status. `q` uses a trigram GIN index (pg_trgm) on PostgreSQL.
+SQLite, used in the embedded mode, only needs to stay correct: it gets the plain indexes.
+
+Measured at 1,000,000 customers (bench/bench_customers.py): tag + city + status, first page,
+27 ms → 2.7 ms with `status` in the city index; parallel plans (worker start-up ~20 ms for a
+50-row page on 2 cores) made the p95 57 ms against 11 ms without, hence `parallel_workers = 0`.
 
 Revision ID: customers_0004
 Revises: customers_0003
@@ -20,16 +26,18 @@ depends_on = None
 
 # Case-insensitive filters (`lower(col) = lower(:value)`), each with the list's order.
 CASELESS_FILTER_INDEXES = {
-    "ix_customers_lower_city_created_at_id": "address_city",
-    "ix_customers_lower_region_created_at_id": "address_region",
-    "ix_customers_lower_postal_code_created_at_id": "address_postal_code",
+    "ix_customers_lower_city_created_at_id_status": "address_city",
+    "ix_customers_lower_region_created_at_id_status": "address_region",
+    "ix_customers_lower_postal_code_created_at_id_status": "address_postal_code",
 }
 
 
 def upgrade() -> None:
     op.create_index("ix_customers_sort_name_id", "customers", ["sort_name", "id"])
     op.create_index(
-        "ix_customers_country_created_at_id", "customers", ["address_country", "created_at", "id"]
+        "ix_customers_country_created_at_id_status",
+        "customers",
+        ["address_country", "created_at", "id", "status"],
     )
     # Suppliers are few: a partial index lists them in order without scanning everyone.
     op.create_index(
@@ -47,15 +55,18 @@ def upgrade() -> None:
         "USING gin (search_text gin_trgm_ops)"
     )
     for name, column in CASELESS_FILTER_INDEXES.items():
-        op.execute(f"CREATE INDEX {name} ON customers (lower({column}), created_at, id)")
+        op.execute(f"CREATE INDEX {name} ON customers (lower({column}), created_at, id, status)")
+    # A page is 50 rows: starting parallel workers costs more than it saves (see above).
+    op.execute("ALTER TABLE customers SET (parallel_workers = 0)")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE customers RESET (parallel_workers)")
         for name in CASELESS_FILTER_INDEXES:
             op.execute(f"DROP INDEX IF EXISTS {name}")
         op.execute("DROP INDEX IF EXISTS ix_customers_search_text_trgm")
         # pg_trgm stays: other objects of this database may use it, and it costs nothing idle.
     op.drop_index("ix_customers_suppliers_created_at_id", table_name="customers")
-    op.drop_index("ix_customers_country_created_at_id", table_name="customers")
+    op.drop_index("ix_customers_country_created_at_id_status", table_name="customers")
     op.drop_index("ix_customers_sort_name_id", table_name="customers")

@@ -23,31 +23,9 @@ from services.customers.models import (
     Status,
     TagView,
 )
+from services.customers.profiles.usecases import refresh_search_fields
 from shared.db import OutboxMessage, utcnow
 from shared.settings import Settings
-
-try:  # the profiles feature keeps `search_text`; until it lands, the tests build it alike
-    from services.customers.profiles.usecases import (  # type: ignore[import-not-found]
-        refresh_search_fields,
-    )
-except ImportError:  # pragma: no cover
-    refresh_search_fields = None
-
-
-def fallback_search_fields(customer: Customer) -> None:
-    """`sort_name` and `search_text` as the profiles feature describes them."""
-    names = [customer.first_name, customer.last_name, customer.company_name, customer.email]
-    words = [name.lower() for name in names if name]
-    for phone in customer.phones:
-        digits = phone.number.lstrip("+")
-        national = "0" + digits[2:] if digits.startswith("33") else digits
-        words += [phone.number, digits, national]
-    customer.search_text = " ".join(words)
-    customer.sort_name = " ".join(
-        part.lower()
-        for part in (customer.last_name or customer.company_name, customer.first_name)
-        if part
-    )
 
 
 @pytest.fixture
@@ -118,7 +96,7 @@ def add_customer(app: Flask) -> Callable[..., uuid.UUID]:
         ]
         customer.newsletter_lists = [NewsletterSubscription(list_name=name) for name in lists]
         customer.tag_links = [CustomerTag(tag_id=tag_id, created_at=utcnow()) for tag_id in tags]
-        (refresh_search_fields or fallback_search_fields)(customer)
+        refresh_search_fields(customer)  # sort_name and search_text, as profiles keeps them
         with app.extensions["crm"].session_factory() as session:
             session.add(customer)
             session.commit()

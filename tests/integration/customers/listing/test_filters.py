@@ -230,3 +230,9 @@ def test_a_blank_q_does_not_filter(add_customer: AddCustomer, list_ids: ListIds)
     everyone = ids(add_customer(last_name="A"), add_customer(last_name="B"))
 
     assert set(list_ids(q="   ")) == everyone
+
+
+def test_the_widest_date_range_lists_everyone(add_customer: AddCustomer, list_ids: ListIds) -> None:
+    everyone = ids(add_customer(), add_customer())
+
+    assert set(list_ids(created_from="0001-01-01", created_to="9999-12-31")) == everyone

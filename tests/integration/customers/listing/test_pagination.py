@@ -207,3 +207,32 @@ def test_tags_of_a_listed_customer_come_by_order_then_name_with_their_colours(
         ("zeta", "#222222", 2),
         ("alpha", "#000000", None),
     ]
+
+
+def test_a_listed_customer_is_answered_as_reading_it_alone_answers_it(
+    add_customer: AddCustomer,
+    add_tag: Callable[..., uuid.UUID],
+    client: FlaskClient,
+    reader: dict[str, str],
+) -> None:
+    tag = add_tag("vip", order=1, color="#aa0000")
+    customer_id = add_customer(
+        kind="company",
+        company_name="Acme",
+        email="hello@acme.example",
+        address_city="Lyon",
+        address_country="FR",
+        language="fr_BE",
+        is_supplier=True,
+        source_channel="fair",
+        phones=("+33612345678", "+33145678901"),
+        lists=("weekly", "offers"),
+        tags=(tag,),
+        billing={"legal_name": "Acme SAS", "vat_number": None, "fiscal_code": None},
+    )
+
+    listed = client.get("/customers", headers=reader).get_json()["items"]
+    alone = client.get(f"/customers/{customer_id}", headers=reader)
+
+    assert alone.status_code == 200
+    assert listed == [alone.get_json()]

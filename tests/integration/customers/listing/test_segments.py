@@ -204,6 +204,7 @@ def test_patch_to_a_taken_name_is_409_but_a_new_case_of_its_own_name_is_fine(
     url = f"/customers/segments/{mine['id']}"
 
     assert client.patch(url, json={"name": "TAKEN"}, headers=writer).status_code == 409
+    assert client.get(url, headers=writer).headers["ETag"] == f'"{mine["id"]}-1"'
     response = client.patch(url, json={"name": "MINE"}, headers=writer)
     assert response.status_code == 200
     assert response.get_json()["name"] == "MINE"

@@ -144,6 +144,7 @@ def test_creating_writes_customer_created_with_the_contact_fields(
             "last_name": "Martin",
             "company_name": None,
             "email_consent": False,
+            "newsletter_subscribed": False,
         },
     }
 

@@ -90,6 +90,7 @@ def test_editing_changes_the_fields_given_and_writes_customer_updated(
             "last_name": "Durand",
             "company_name": None,
             "email_consent": False,
+            "newsletter_subscribed": False,
         },
     }
     row = stored(customer["id"])

@@ -243,6 +243,7 @@ def test_a_job_another_worker_is_claiming_is_skipped_not_waited_for(
         assert claim_next_job(app.extensions["crm"].uow()) is None
 
 
+@pytest.mark.needs_rabbitmq
 def test_the_worker_runs_queued_jobs_by_itself(
     client: FlaskClient,
     writer: dict[str, str],

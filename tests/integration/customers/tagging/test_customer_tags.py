@@ -7,9 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from services.customers.events import contact_of
 from services.customers.models import Customer
+from services.customers.tagging.usecases import change_tags
 from tests.integration.customers.tagging.conftest import Snapshot
 
 pytestmark = pytest.mark.needs_postgres
@@ -47,6 +50,7 @@ def test_putting_tags_replaces_them_and_answers_them_in_display_order(
 
 
 def test_putting_tags_emits_tagged_and_untagged_for_each_change_only(
+    app: Flask,
     client: FlaskClient,
     writer: dict[str, str],
     add_customer: Callable[..., uuid.UUID],
@@ -65,14 +69,12 @@ def test_putting_tags_emits_tagged_and_untagged_for_each_change_only(
     assert tagged["data"]["tag_id"] == str(added)
     assert tagged["data"]["tag_name"] == "Added"
     assert tagged["data"]["reason"] == "manual"
-    assert tagged["data"]["customer"] == {
-        "email": "ada@example.com",
-        "language": "fr",
-        "first_name": "Ada",
-        "last_name": tagged["data"]["customer"]["last_name"],
-        "company_name": None,
-        "email_consent": False,
-    }
+    with app.extensions["crm"].session_factory() as session:
+        stored = session.get(Customer, customer)
+        assert stored is not None
+        assert tagged["data"]["customer"] == contact_of(stored)
+    assert tagged["data"]["customer"]["email"] == "ada@example.com"
+    assert tagged["data"]["customer"]["first_name"] == "Ada"
     assert untagged["data"]["tag_id"] == str(dropped)
     assert untagged["data"]["tag_name"] == "Dropped"
 
@@ -240,9 +242,9 @@ def test_unknown_tag_ids_are_422_naming_them_and_change_nothing(
     [
         ("get", "/tags", None),
         ("put", "/tags", {"tag_ids": []}),
-        ("post", "/tags", {"tag_id": str(uuid.uuid4())}),
+        ("post", "/tags", {"tag_id": str(uuid.UUID(int=245))}),
         ("post", "/tags", {"name": "Nouveau"}),
-        ("delete", f"/tags/{uuid.uuid4()}", None),
+        ("delete", f"/tags/{uuid.UUID(int=247)}", None),
     ],
 )
 def test_an_unknown_customer_is_404(
@@ -318,8 +320,8 @@ def test_the_current_if_match_is_accepted(
     ("method", "path", "body"),
     [
         ("put", "/tags", {"tag_ids": []}),
-        ("post", "/tags", {"tag_id": str(uuid.uuid4())}),
-        ("delete", f"/tags/{uuid.uuid4()}", None),
+        ("post", "/tags", {"tag_id": str(uuid.UUID(int=323))}),
+        ("delete", f"/tags/{uuid.UUID(int=324)}", None),
     ],
 )
 def test_changing_tags_needs_customers_write(
@@ -355,12 +357,12 @@ def test_reading_tags_needs_customers_read(
     ("body", "field"),
     [
         ({}, "tag_id"),
-        ({"tag_id": str(uuid.uuid4()), "name": "Both"}, "name"),
+        ({"tag_id": str(uuid.UUID(int=360)), "name": "Both"}, "name"),
         ({"tag_id": "not-a-uuid"}, "tag_id"),
         ({"name": "   "}, "name"),
         ({"name": "x" * 65}, "name"),
         ({"name": "line\nbreak"}, "name"),
-        ({"tag_id": str(uuid.uuid4()), "color": "#fff"}, "color"),
+        ({"tag_id": str(uuid.UUID(int=365)), "color": "#fff"}, "color"),
     ],
 )
 def test_a_bad_body_to_add_a_tag_is_422_on_its_field(
@@ -387,7 +389,7 @@ def test_a_bad_body_to_add_a_tag_is_422_on_its_field(
         ({}, "tag_ids"),
         ({"tag_ids": "x"}, "tag_ids"),
         ({"tag_ids": ["nope"]}, "tag_ids"),
-        ({"tag_ids": [str(uuid.uuid4()) for _ in range(101)]}, "tag_ids"),
+        ({"tag_ids": [str(uuid.UUID(int=n)) for n in range(101)]}, "tag_ids"),
     ],
 )
 def test_a_bad_body_to_replace_tags_is_422_on_its_field(
@@ -406,3 +408,21 @@ def test_a_bad_body_to_replace_tags_is_422_on_its_field(
     assert response.status_code == 422
     assert field in response.get_json()["errors"]["json"]
     assert snapshot() == before
+
+
+def test_a_rule_can_tag_a_customer_inside_its_own_unit_of_work(
+    app: Flask,
+    add_customer: Callable[..., uuid.UUID],
+    new_tag: Callable[..., uuid.UUID],
+    outbox: Callable[..., list[dict[str, Any]]],
+    tags_of: Callable[[uuid.UUID], set[uuid.UUID]],
+) -> None:
+    tag, customer = new_tag("Rule tag"), add_customer()
+
+    with app.extensions["crm"].uow() as uow:
+        change_tags(uow, customer, add=[tag], reason="rule:first-payment")
+        uow.commit()
+
+    assert tags_of(customer) == {tag}
+    [event] = outbox("customer.tagged", subject=customer)
+    assert event["data"]["reason"] == "rule:first-payment"

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from services.customers.models import TagView
+from services.tags.models import Tag
 from shared.db import OutboxMessage
 from shared.events.envelope import CloudEvent
 from shared.events.registry import parse_event
@@ -27,6 +28,16 @@ pytestmark = pytest.mark.needs_postgres
 def tags_base_url(tags_service: str) -> str:
     """Here the customers app reaches the real tags service."""
     return tags_service
+
+
+def tags_named(pg_settings: Callable[..., Settings], name: str) -> list[str]:
+    """The names of the tags service's tags called `name`, read from its database."""
+    engine = create_engine(pg_settings("tags").database_url, poolclass=NullPool)
+    try:
+        with Session(engine) as session:
+            return list(session.scalars(select(Tag.name).where(Tag.name == name)))
+    finally:
+        engine.dispose()
 
 
 def projected(app: Flask, tag_id: str) -> TagView | None:
@@ -127,9 +138,9 @@ def test_an_older_tag_state_never_overwrites_the_projected_one(
 
 
 def test_an_unknown_customer_is_404_before_any_tag_is_created(
-    app: Flask,
     client: FlaskClient,
     writer: dict[str, str],
+    pg_settings: Callable[..., Settings],
     unique: Callable[[str], str],
 ) -> None:
     name = unique("orphan")
@@ -137,5 +148,28 @@ def test_an_unknown_customer_is_404_before_any_tag_is_created(
     response = client.post(f"/customers/{uuid.uuid4()}/tags", json={"name": name}, headers=writer)
 
     assert response.status_code == 404
-    with app.extensions["crm"].session_factory() as session:
-        assert session.scalars(select(TagView).where(TagView.name == name)).first() is None
+    assert tags_named(pg_settings, name) == []
+
+
+def test_a_stale_if_match_is_412_before_any_tag_is_created(
+    client: FlaskClient,
+    writer: dict[str, str],
+    pg_settings: Callable[..., Settings],
+    add_customer: Callable[..., uuid.UUID],
+    unique: Callable[[str], str],
+) -> None:
+    customer = add_customer()
+    name = unique("stale")
+
+    response = client.post(
+        f"/customers/{customer}/tags",
+        json={"name": name},
+        headers={**writer, "If-Match": f'"{customer}-9"'},
+    )
+
+    assert response.status_code == 412
+    assert tags_named(pg_settings, name) == []
+    # The tags service was there all along: the same request without If-Match creates it.
+    created = client.post(f"/customers/{customer}/tags", json={"name": name}, headers=writer)
+    assert created.status_code == 200
+    assert tags_named(pg_settings, name) == [name]

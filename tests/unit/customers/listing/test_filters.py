@@ -113,6 +113,7 @@ def test_a_date_time_without_offset_is_read_as_utc() -> None:
         ({"created_from": "2024-01-02", "created_to": "2024-01-01"}, "created_to"),
         ({"created_from": "2024-01-02T00:00:00Z", "created_to": "2024-01-01"}, "created_to"),
         ({"created_from": 20240101}, "created_from"),
+        ({"created_from": "0001-01-01T00:00:00+01:00"}, "created_from"),
         ({"tag": []}, "tag"),
         ({"tag": [str(uuid.uuid4())] * 51}, "tag"),
         ({"city": "  "}, "city"),
@@ -167,3 +168,9 @@ def test_tags_all_is_one_exists_per_tag_and_any_a_single_one() -> None:
 
 def test_city_compares_lower_cased_like_its_functional_index() -> None:
     assert "lower(customers.address_city) = lower('Paris')" in _sql({"city": "Paris"})
+
+
+def test_the_last_representable_day_is_a_valid_bound() -> None:
+    loaded = CustomerFilterSchema().load({"created_from": "0001-01-01", "created_to": "9999-12-31"})
+
+    assert "created_at <=" in _sql(loaded)
