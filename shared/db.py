@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -189,35 +189,55 @@ class UnitOfWork:
     def emit_many(
         self, type: str, items: Iterable[tuple[dict[str, Any], str | None]], chunk: int = 5000
     ) -> int:
-        """Write many events of one type to the outbox in bulk inserts; how many were written.
+        """Write many events of one type to the outbox in bulk; how many were written.
 
         For set-based use cases (bulk actions): the items come from one code path, so the first
         item's data is checked against the schema and the rest are written as they are.
+        PostgreSQL gets them through COPY, in this transaction; other databases by executemany.
         """
-        source, correlation = self.source, current_correlation_id()
-        written, rows, checked = 0, [], False
+        rows = self._outbox_rows(type, items)
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            columns = ("event_id", "type", "subject", "payload", "created_at", "attempts")
+            driver_connection: Any = connection.connection.driver_connection
+            written = 0
+            with (
+                driver_connection.cursor() as cursor,
+                cursor.copy(f"COPY outbox ({', '.join(columns)}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row([row[column] for column in columns])
+                    written += 1
+            return written
+        written, batch = 0, []
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= chunk:
+                self.session.execute(insert(OutboxMessage), batch)
+                written, batch = written + len(batch), []
+        if batch:
+            self.session.execute(insert(OutboxMessage), batch)
+            written += len(batch)
+        return written
+
+    def _outbox_rows(
+        self, type: str, items: Iterable[tuple[dict[str, Any], str | None]]
+    ) -> Iterator[dict[str, Any]]:
+        source, correlation, now = self.source, current_correlation_id(), utcnow()
+        checked = False
         for data, subject in items:
             if not checked:
                 validate_data(type, data)
                 checked = True
             cloud_event = make_event(type, data, source, subject, correlation)
-            rows.append(
-                {
-                    "event_id": uuid.UUID(cloud_event.id),
-                    "type": type,
-                    "subject": subject,
-                    "payload": cloud_event.to_json(),
-                    "created_at": utcnow(),
-                    "attempts": 0,
-                }
-            )
-            if len(rows) >= chunk:
-                self.session.execute(insert(OutboxMessage), rows)
-                written, rows = written + len(rows), []
-        if rows:
-            self.session.execute(insert(OutboxMessage), rows)
-            written += len(rows)
-        return written
+            yield {
+                "event_id": uuid.UUID(cloud_event.id),
+                "type": type,
+                "subject": subject,
+                "payload": cloud_event.to_json(),
+                "created_at": now,
+                "attempts": 0,
+            }
 
 
 class UnitOfWorkFactory:

@@ -127,8 +127,9 @@ class Customer(Base):
     newsletter_lists: Mapped[list[NewsletterSubscription]] = relationship(
         cascade="all, delete-orphan", lazy="selectin"
     )
+    # Loaded only where used (delete, merge): reads take tags with their names from TagView.
     tag_links: Mapped[list[CustomerTag]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", passive_deletes=True
+        cascade="all, delete-orphan", lazy="select", passive_deletes=True
     )
 
 

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from services.customers.models import Customer, CustomerTag, TagView
 from services.customers.profiles.errors import CustomerNotFound
@@ -39,7 +39,16 @@ def _tag_order(tag: TagView) -> tuple[bool, int, str, str]:
 def get_customer(sessions: sessionmaker[Session], customer_id: uuid.UUID) -> CustomerWithTags:
     """The customer with this id and its tags; CustomerNotFound otherwise."""
     with sessions() as session:
-        customer = session.get(Customer, customer_id)
+        # One round trip for the profile and its (few) phones and lists, one for its tags.
+        customer = (
+            session.scalars(
+                select(Customer)
+                .where(Customer.id == customer_id)
+                .options(joinedload(Customer.phones), joinedload(Customer.newsletter_lists))
+            )
+            .unique()
+            .one_or_none()
+        )
         if customer is None:
             raise CustomerNotFound(customer_id)
         return with_tags(session, [customer])[0]
