@@ -5,17 +5,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+# One "no such customer" refusal for the whole service; re-exported for the tagging views.
+from services.customers.profiles.errors import CustomerNotFound
+
+__all__ = [
+    "BulkJobNotFound",
+    "CustomerNotFound",
+    "InvalidFilter",
+    "StatusConflict",
+    "StatusNotFound",
+    "TagNameRefused",
+    "TaggingError",
+    "UnknownStatusKey",
+    "UnknownTags",
+]
+
 
 class TaggingError(Exception):
     """A use case refused; the message says why, for the person who asked."""
-
-
-class CustomerNotFound(TaggingError):
-    """No customer has this id (404)."""
-
-    def __init__(self, customer_id: uuid.UUID) -> None:
-        super().__init__(f"no customer has the id {customer_id}")
-        self.customer_id = customer_id
 
 
 class UnknownTags(TaggingError):
