@@ -11,7 +11,7 @@ from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from services.tags import usecases
+from services.tags import errors, usecases
 from services.tags.models import Tag
 from services.tags.schemas import (
     TagCreateSchema,
@@ -145,11 +145,11 @@ def _refusals_as_http_errors() -> Iterator[None]:
     """The use cases' refusals as the API's error answers."""
     try:
         yield
-    except usecases.TagNotFound as exc:
+    except errors.TagNotFound as exc:
         abort(404, message=str(exc))
-    except usecases.DuplicateTagName as exc:
+    except errors.DuplicateTagName as exc:
         abort(409, message=str(exc), errors={"json": {"name": [str(exc)]}})
-    except usecases.FixedTagProtected as exc:
+    except errors.FixedTagProtected as exc:
         abort(409, message=str(exc))
-    except usecases.InvalidMerge as exc:
+    except errors.InvalidMerge as exc:
         abort(422, message=str(exc), errors={"json": {"into": [str(exc)]}})

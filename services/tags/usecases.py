@@ -24,6 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from services.tags.errors import (
+    DuplicateTagName,
+    FixedTagProtected,
+    InvalidMerge,
+    TagNotFound,
+)
 from services.tags.models import FIXED_TAGS, Tag, TagMembership, name_key
 from shared.db import UnitOfWork, utcnow
 
@@ -37,35 +43,6 @@ SortKey = tuple[int | None, str, uuid.UUID]
 """Where a page of the list ends: the last tag's order, name key and id."""
 
 EDITABLE_FIELDS = ("name", "description", "color", "order")
-
-
-# --- domain errors ------------------------------------------------------------------------------
-class TagError(Exception):
-    """A use case refused; the message says why, for the person who asked."""
-
-
-class TagNotFound(TagError):
-    """No tag has this id."""
-
-    def __init__(self, tag_id: uuid.UUID) -> None:
-        super().__init__(f"no tag has the id {tag_id}")
-        self.tag_id = tag_id
-
-
-class DuplicateTagName(TagError):
-    """Another tag already has this name, whatever the case."""
-
-    def __init__(self, existing: Tag) -> None:
-        super().__init__(f"a tag named {existing.name!r} already exists (id {existing.id})")
-        self.existing = existing
-
-
-class FixedTagProtected(TagError):
-    """The change would remove or rename a fixed tag."""
-
-
-class InvalidMerge(TagError):
-    """The merge asked makes no sense (into itself, into a tag that does not exist)."""
 
 
 # --- events -------------------------------------------------------------------------------------
