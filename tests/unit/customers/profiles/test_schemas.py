@@ -73,3 +73,120 @@ def test_a_consent_record_needs_how_and_an_aware_time_not_in_the_future() -> Non
     )
 
     assert set(errors["consent"]) == {"source", "obtained_at"}
+
+
+def _rich_customer() -> Any:
+    import uuid
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from services.customers.models import Customer, NewsletterSubscription, Phone, TagView
+    from services.customers.profiles.schemas import CustomerWithTags
+
+    customer = Customer(
+        id=uuid.uuid4(),
+        kind="company",
+        first_name="Ada",
+        last_name=None,
+        company_name="Lovelace & Co",
+        email="ada@example.com",
+        website="https://example.com",
+        birth_date=date(1815, 12, 10),
+        gender="female",
+        language="fr_BE",
+        address_street="1 rue de la Paix",
+        address_postal_code="75002",
+        address_city="Paris",
+        address_region=None,
+        address_country="FR",
+        email_consent=True,
+        newsletter_subscribed=False,
+        billing={
+            "legal_name": "Lovelace SARL",
+            "vat_number": "FR40303265045",
+            "address": {"city": "Lyon", "country": "FR"},
+        },
+        shipping_addresses=[
+            {
+                "street": "2 quai",
+                "postal_code": "69001",
+                "city": "Lyon",
+                "region": None,
+                "country": "FR",
+            },
+            {"city": "Nantes"},
+        ],
+        is_supplier=True,
+        is_conflict=False,
+        status="vip",
+        source_channel="fair",
+        utm_source="newsletter",
+        notes="line one\nline two",
+        discount_percent=Decimal("12.50"),
+        login_enabled=True,
+        email_confirmed=False,
+        created_at=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
+        updated_at=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC),
+        phones=[
+            Phone(
+                number="+33612345678",
+                type="mobile",
+                sms=True,
+                whatsapp=False,
+                viber=False,
+                position=0,
+            )
+        ],
+        newsletter_lists=[
+            NewsletterSubscription(list_name="promos"),
+            NewsletterSubscription(list_name="news"),
+        ],
+    )
+    tags = [
+        TagView(id=uuid.uuid4(), name="VIP", color="#ffd700", order=1),
+        TagView(id=uuid.uuid4(), name=None, color=None, order=None),
+    ]
+    return CustomerWithTags(customer, tags)
+
+
+def test_the_fast_customer_json_equals_marshmallows_dump_of_the_schema() -> None:
+    from services.customers.models import Customer
+    from services.customers.profiles.schemas import CustomerSchema, CustomerWithTags
+
+    schema = CustomerSchema()
+    rich = _rich_customer()
+    bare = CustomerWithTags(
+        Customer(
+            id=rich.customer.id,
+            kind="individual",
+            first_name=None,
+            last_name="X",
+            company_name=None,
+            email=None,
+            website=None,
+            birth_date=None,
+            gender=None,
+            language=None,
+            email_consent=False,
+            newsletter_subscribed=False,
+            billing=None,
+            shipping_addresses=[],
+            is_supplier=False,
+            is_conflict=False,
+            status="lead",
+            discount_percent=None,
+            login_enabled=False,
+            email_confirmed=False,
+            created_at=rich.customer.created_at,
+            updated_at=rich.customer.updated_at,
+            phones=[],
+            newsletter_lists=[],
+        ),
+        [],
+    )
+    for answer in (rich, bare):
+        assert schema.dump(answer) == ma.Schema.dump(schema, answer)
+    assert schema.dump([rich, bare], many=True) == [
+        ma.Schema.dump(schema, rich),
+        ma.Schema.dump(schema, bare),
+    ]
