@@ -160,6 +160,8 @@ class EventConsumer(ConsumerMixin):
         self, connection: Any, channel: Any, consumers: Any, **kwargs: Any
     ) -> None:
         self._live_connection = connection
+        # Messages of a previous connection are the broker's again; it redelivers them.
+        self._pending.clear()
         self.ready.set()
         log.info("consuming", extra={"queue": f"{self.service}.events"})
 
