@@ -13,6 +13,7 @@ import flask_smorest
 import marshmallow as ma
 from flask import current_app, g, request
 from flask_smorest import abort
+from werkzeug.exceptions import HTTPException
 
 from shared.auth import AuthError, Principal, TokenVerifier
 
@@ -92,6 +93,46 @@ def authenticate() -> Principal:
 def current_principal() -> Principal:
     """The authenticated caller of the current request."""
     return authenticate()
+
+
+# --- refusals ------------------------------------------------------------------------------------
+class Refusal(Exception):
+    """A use case's refusal: answered with `status`, its message, and the field it names.
+
+    Use cases raise subclasses in their own words (`CustomerNotFound`, `DuplicateEmail`); every
+    service answers them here, in the one error shape, so views need no try/except of their own.
+    """
+
+    status: int = 422
+    location: str = "json"
+    field: str | None = None
+
+    def message(self) -> str:
+        """What the person who asked reads."""
+        return str(self)
+
+    def field_errors(self) -> dict[str, Any] | None:
+        """Per-field errors, as marshmallow's 422s carry them."""
+        if self.field is None:
+            return None
+        return {self.location: {self.field: [str(self)]}}
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (e.g. Retry-After)."""
+        return {}
+
+
+def answer_refusal(refusal: Refusal) -> Any:
+    """The JSON error answer of a refusal (registered on every service's app)."""
+    details: dict[str, Any] = {"message": refusal.message()}
+    if (errors := refusal.field_errors()) is not None:
+        details["errors"] = errors
+    if headers := refusal.headers():
+        details["headers"] = headers
+    try:
+        abort(refusal.status, **details)
+    except HTTPException as http_error:
+        return current_app.handle_http_exception(http_error)
 
 
 # --- optimistic concurrency ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
-from shared.api import CORRELATION_HEADER, Api
+from shared.api import CORRELATION_HEADER, Api, Refusal, answer_refusal
 from shared.auth import TokenVerifier
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.events.publisher import make_connection
@@ -70,6 +70,7 @@ def create_service_app(
     )
     app.extensions["crm.token_verifier"] = TokenVerifier(settings)
     api = Api(app)
+    app.register_error_handler(Refusal, answer_refusal)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     _register_request_hooks(app, service)

@@ -10,6 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.api import Refusal
 from shared.auth import issue_token
 from shared.logging import current_correlation_id
 from shared.settings import Settings
@@ -17,8 +18,16 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class ServiceUnavailable(RuntimeError):
+class ServiceUnavailable(Refusal, RuntimeError):
     """Another service did not answer usefully; the caller answers 503 and changes nothing."""
+
+    status = 503
+
+    def message(self) -> str:
+        return f"{self}; nothing was changed, try again later"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "5"}
 
 
 class ServiceClient:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
-from services.tags import errors, usecases
+from services.tags import usecases
 from services.tags.models import Tag
 from services.tags.schemas import (
     TagCreateSchema,
@@ -56,8 +54,7 @@ class Tags(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a tag."""
-        with _refusals_as_http_errors():
-            tag = usecases.create_tag(service_context().uow(), **body)
+        tag = usecases.create_tag(service_context().uow(), **body)
         return tag, 201, {**_headers(tag), "Location": url_for("tags.TagById", tag_id=tag.id)}
 
 
@@ -78,8 +75,7 @@ class TagById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, tag_id: uuid.UUID) -> Any:
         """Read a tag and its ETag."""
-        with _refusals_as_http_errors():
-            tag = usecases.get_tag(service_context().session_factory, tag_id)
+        tag = usecases.get_tag(service_context().session_factory, tag_id)
         return tag, 200, _headers(tag)
 
     @blp.requires("tags:write")
@@ -90,8 +86,7 @@ class TagById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, changes: dict[str, Any], tag_id: uuid.UUID) -> Any:
         """Change a tag's name, description, colour or order (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            tag = usecases.update_tag(service_context().uow(), tag_id, changes, _if_match)
+        tag = usecases.update_tag(service_context().uow(), tag_id, changes, _if_match)
         return tag, 200, _headers(tag)
 
     @blp.requires("tags:write")
@@ -101,8 +96,7 @@ class TagById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, tag_id: uuid.UUID) -> None:
         """Delete a tag that is not fixed (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            usecases.delete_tag(service_context().uow(), tag_id, _if_match)
+        usecases.delete_tag(service_context().uow(), tag_id, _if_match)
 
 
 @blp.route("/<uuid:tag_id>/merge")
@@ -114,8 +108,7 @@ class TagMerge(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any], tag_id: uuid.UUID) -> Any:
         """Merge this tag into another: its customers move there and it is deleted."""
-        with _refusals_as_http_errors():
-            tag = usecases.merge_tags(service_context().uow(), tag_id, body["into"])
+        tag = usecases.merge_tags(service_context().uow(), tag_id, body["into"])
         return tag, 200, _headers(tag)
 
 
@@ -138,18 +131,3 @@ def _sort_key(cursor: str) -> usecases.SortKey:
         pass
     abort(422, message="invalid cursor", errors={"query": {"cursor": ["invalid cursor"]}})
     raise AssertionError("abort raises")
-
-
-@contextmanager
-def _refusals_as_http_errors() -> Iterator[None]:
-    """The use cases' refusals as the API's error answers."""
-    try:
-        yield
-    except errors.TagNotFound as exc:
-        abort(404, message=str(exc))
-    except errors.DuplicateTagName as exc:
-        abort(409, message=str(exc), errors={"json": {"name": [str(exc)]}})
-    except errors.FixedTagProtected as exc:
-        abort(409, message=str(exc))
-    except errors.InvalidMerge as exc:
-        abort(422, message=str(exc), errors={"json": {"into": [str(exc)]}})

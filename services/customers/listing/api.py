@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import marshmallow as ma
@@ -12,7 +10,6 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from services.customers.listing import queries, segments
-from services.customers.listing.filters import SegmentError
 from services.customers.listing.schemas import (
     CustomerListArgsSchema,
     CustomerPageSchema,
@@ -48,10 +45,9 @@ class CustomerList(MethodView):
         sort = args["sort"]
         after = _customer_position(args["cursor"], sort) if args["cursor"] else None
         params = {name: value for name, value in args.items() if name not in PAGE_ARGS}
-        with _refusals_as_http_errors():
-            page = queries.list_customers(
-                service_context().session_factory, params, sort, args["limit"], after
-            )
+        page = queries.list_customers(
+            service_context().session_factory, params, sort, args["limit"], after
+        )
         next_cursor = None
         if page.next_position is not None:
             next_cursor = encode_cursor(queries.encode_position(sort, page.next_position))
@@ -78,8 +74,7 @@ class Segments(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any]) -> Any:
         """Save list parameters under a name (unique, whatever the case)."""
-        with _refusals_as_http_errors():
-            segment = segments.create_segment(service_context().uow(), **body)
+        segment = segments.create_segment(service_context().uow(), **body)
         return segment, 201, _headers(segment)
 
 
@@ -90,8 +85,7 @@ class SegmentById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, segment_id: uuid.UUID) -> Any:
         """Read a saved filter and its ETag."""
-        with _refusals_as_http_errors():
-            segment = segments.get_segment(service_context().session_factory, segment_id)
+        segment = segments.get_segment(service_context().session_factory, segment_id)
         return segment, 200, _headers(segment)
 
     @blp.requires("customers:write")
@@ -102,10 +96,7 @@ class SegmentById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, changes: dict[str, Any], segment_id: uuid.UUID) -> Any:
         """Rename a saved filter or replace its filter (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            segment = segments.update_segment(
-                service_context().uow(), segment_id, changes, _if_match
-            )
+        segment = segments.update_segment(service_context().uow(), segment_id, changes, _if_match)
         return segment, 200, _headers(segment)
 
     @blp.requires("customers:write")
@@ -114,8 +105,7 @@ class SegmentById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, segment_id: uuid.UUID) -> None:
         """Delete a saved filter (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            segments.delete_segment(service_context().uow(), segment_id, _if_match)
+        segments.delete_segment(service_context().uow(), segment_id, _if_match)
 
 
 def _headers(segment: Segment) -> dict[str, str]:
@@ -149,16 +139,3 @@ def _segment_position(cursor: str) -> segments.SegmentPosition:
         pass
     _invalid_cursor()
     raise AssertionError("abort raises")
-
-
-@contextmanager
-def _refusals_as_http_errors() -> Iterator[None]:
-    """The use cases' refusals as the API's error answers."""
-    try:
-        yield
-    except SegmentError as exc:
-        abort(422, message=str(exc), errors={"query": {"segment": [str(exc)]}})
-    except segments.SegmentNotFound as exc:
-        abort(404, message=str(exc))
-    except segments.DuplicateSegmentName as exc:
-        abort(409, message=str(exc), errors={"json": {"name": [str(exc)]}})

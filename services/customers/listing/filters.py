@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.customers.models import Customer, CustomerTag, NewsletterSubscription, Segment
-from shared.api import Schema
+from shared.api import Refusal, Schema
 
 KINDS = ("individual", "company")
 GENDERS = ("female", "male", "other", "unspecified")
@@ -32,8 +32,10 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[_-](?:[A-Za-z]{4}|[A-Za-z]{2}|\d{3}))
 
 
 # --- errors -------------------------------------------------------------------------------------
-class SegmentError(ValueError):
+class SegmentError(Refusal, ValueError):
     """A `segment` parameter that cannot be applied; the message says why (answer 422)."""
+
+    location, field = "query", "segment"
 
 
 class UnknownSegment(SegmentError):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.listing.filters import CustomerFilterSchema
 from services.customers.models import Segment
+from shared.api import Refusal
 from shared.db import UnitOfWork, utcnow
 
 Precondition = Callable[[Segment], None]
@@ -22,15 +23,19 @@ SegmentPosition = tuple[str, uuid.UUID]
 """Where a page of segments ends: the last one's name key, then its id."""
 
 
-class SegmentNotFound(LookupError):
+class SegmentNotFound(Refusal, LookupError):
     """No saved filter has this id."""
+
+    status = 404
 
     def __init__(self, segment_id: uuid.UUID) -> None:
         super().__init__(f"no saved filter (segment) has the id {segment_id}")
 
 
-class DuplicateSegmentName(ValueError):
+class DuplicateSegmentName(Refusal, ValueError):
     """Another saved filter already has this name, whatever the case."""
+
+    status, field = 409, "name"
 
     def __init__(self, name: str) -> None:
         super().__init__(f"a saved filter named {name!r} already exists")

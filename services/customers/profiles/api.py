@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import abort
 
 from services.customers.models import Customer
-from services.customers.profiles import avatar, errors, merge, reads, usecases
+from services.customers.profiles import avatar, merge, reads, usecases
 from services.customers.profiles.schemas import (
     AvatarSchema,
     AvatarUploadSchema,
@@ -49,10 +46,9 @@ class Customers(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a customer; every consent channel starts off unless `consent` records it."""
-        with _refusals_as_http_errors():
-            answer = usecases.create_customer(
-                service_context().uow(), body, current_principal().subject, _phone_region()
-            )
+        answer = usecases.create_customer(
+            service_context().uow(), body, current_principal().subject, _phone_region()
+        )
         headers = {**_headers(answer), "Location": f"/customers/{answer.customer.id}"}
         return answer, 201, headers
 
@@ -64,8 +60,7 @@ class CustomerById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """Read a customer and its ETag."""
-        with _refusals_as_http_errors():
-            answer = reads.get_customer(service_context().session_factory, customer_id)
+        answer = reads.get_customer(service_context().session_factory, customer_id)
         return answer, 200, _headers(answer)
 
     @blp.requires("customers:write")
@@ -76,15 +71,14 @@ class CustomerById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Change a customer's fields (`If-Match` honoured); `status` is a manual change."""
-        with _refusals_as_http_errors():
-            answer = usecases.update_customer(
-                service_context().uow(),
-                customer_id,
-                body,
-                current_principal().subject,
-                _phone_region(),
-                _if_match,
-            )
+        answer = usecases.update_customer(
+            service_context().uow(),
+            customer_id,
+            body,
+            current_principal().subject,
+            _phone_region(),
+            _if_match,
+        )
         return answer, 200, _headers(answer)
 
     @blp.requires("customers:delete")
@@ -93,8 +87,7 @@ class CustomerById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, customer_id: uuid.UUID) -> None:
         """Delete a customer and everything of theirs (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            usecases.delete_customer(service_context().uow(), customer_id, _if_match)
+        usecases.delete_customer(service_context().uow(), customer_id, _if_match)
 
 
 @blp.route("/<uuid:customer_id>/avatar")
@@ -106,16 +99,14 @@ class CustomerAvatar(MethodView):
     @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
     def post(self, files: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Upload the customer's avatar: PNG, JPEG or WebP up to 2 MB, kept at most 512x512."""
-        with _refusals_as_http_errors():
-            return avatar.set_avatar(service_context().uow(), customer_id, files["file"].stream)
+        return avatar.set_avatar(service_context().uow(), customer_id, files["file"].stream)
 
     @blp.requires("customers:read")
     @blp.doc(responses={"200": _AVATAR_RESPONSE})
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """The customer's avatar image."""
-        with _refusals_as_http_errors():
-            image = avatar.get_avatar(service_context().session_factory, customer_id)
+        image = avatar.get_avatar(service_context().session_factory, customer_id)
         response = Response(image.data, mimetype=image.content_type)
         response.set_etag(f"{customer_id}-{image.updated_at.timestamp():.6f}")
         response.headers["Cache-Control"] = "private, no-cache"
@@ -132,10 +123,9 @@ class CustomerMerge(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def post(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Merge a duplicate into this customer; the duplicate is deleted (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            answer = merge.merge_customers(
-                service_context().uow(), customer_id, body["duplicate_id"], _if_match
-            )
+        answer = merge.merge_customers(
+            service_context().uow(), customer_id, body["duplicate_id"], _if_match
+        )
         return answer, 200, _headers(answer)
 
 
@@ -150,20 +140,3 @@ def _if_match(customer: Customer) -> None:
 
 def _phone_region() -> str:
     return service_context().settings.default_phone_region
-
-
-@contextmanager
-def _refusals_as_http_errors() -> Iterator[None]:
-    """The use cases' refusals as the API's error answers."""
-    try:
-        yield
-    except (errors.CustomerNotFound, errors.AvatarNotFound) as exc:
-        abort(404, message=str(exc))
-    except errors.InvalidProfile as exc:
-        abort(422, message=str(exc), errors={"json": exc.errors})
-    except errors.DuplicateEmail as exc:
-        abort(409, message=str(exc), errors={"json": {"email": [str(exc)]}})
-    except errors.AvatarTooLarge as exc:
-        abort(413, message=str(exc), errors={"files": {"file": [str(exc)]}})
-    except errors.InvalidAvatar as exc:
-        abort(422, message=str(exc), errors={"files": {"file": [str(exc)]}})

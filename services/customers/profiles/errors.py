@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import uuid
 
+from shared.api import Refusal
 
-class ProfileError(Exception):
+
+class ProfileError(Refusal):
     """A use case refused; the message says why, for the person who asked."""
 
 
 class CustomerNotFound(ProfileError):
     """No customer has this id (404)."""
+
+    status = 404
 
     def __init__(self, customer_id: uuid.UUID) -> None:
         super().__init__(f"no customer has the id {customer_id}")
@@ -24,9 +28,14 @@ class InvalidProfile(ProfileError):
         super().__init__("the customer profile is not valid")
         self.errors = errors
 
+    def field_errors(self) -> dict[str, object]:
+        return {"json": self.errors}
+
 
 class DuplicateEmail(ProfileError):
     """Another customer already has this email address, whatever the case (409)."""
+
+    status, field = 409, "email"
 
     def __init__(self, email: str, existing_id: uuid.UUID) -> None:
         super().__init__(f"the customer {existing_id} already has the email address {email}")
@@ -36,10 +45,16 @@ class DuplicateEmail(ProfileError):
 class AvatarTooLarge(ProfileError):
     """The uploaded image is bigger than the limit (413)."""
 
+    status, location, field = 413, "files", "file"
+
 
 class InvalidAvatar(ProfileError):
     """The upload is not an image we accept (422)."""
 
+    location, field = "files", "file"
+
 
 class AvatarNotFound(ProfileError):
     """The customer has no avatar (404)."""
+
+    status = 404

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app, jsonify, url_for
@@ -13,16 +11,6 @@ from flask_smorest import abort
 
 from services.customers.models import BulkJob, Status
 from services.customers.tagging import bulk, bulk_jobs, statuses, usecases
-from services.customers.tagging.errors import (
-    BulkJobNotFound,
-    CustomerNotFound,
-    InvalidFilter,
-    StatusConflict,
-    StatusNotFound,
-    TagNameRefused,
-    UnknownStatusKey,
-    UnknownTags,
-)
 from services.customers.tagging.schemas import (
     BulkActionSchema,
     BulkJobSchema,
@@ -46,7 +34,6 @@ from shared.api import (
     etag_of,
 )
 from shared.app import service_context
-from shared.service_client import ServiceUnavailable
 
 blp = Blueprint(
     "customers-tagging",
@@ -64,8 +51,7 @@ class CustomerTags(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """Read a customer's tags (the ETag is the customer's)."""
-        with _refusals_as_http_errors():
-            result = usecases.list_customer_tags(service_context().session_factory, customer_id)
+        result = usecases.list_customer_tags(service_context().session_factory, customer_id)
         return result, 200, _customer_etag(result)
 
     @blp.requires("customers:write")
@@ -75,10 +61,9 @@ class CustomerTags(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def put(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Replace a customer's tags; answers the customer's tags (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            result = usecases.replace_tags(
-                service_context().uow(), customer_id, body["tag_ids"], _customer_if_match
-            )
+        result = usecases.replace_tags(
+            service_context().uow(), customer_id, body["tag_ids"], _customer_if_match
+        )
         return result, 200, _customer_etag(result)
 
     @blp.requires("customers:write")
@@ -90,13 +75,12 @@ class CustomerTags(MethodView):
     def post(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Add a tag by id, or by name (a new name creates it); answers the customer's tags."""
         uow = service_context().uow()
-        with _refusals_as_http_errors():
-            if "tag_id" in body:
-                result = usecases.add_tag(uow, customer_id, body["tag_id"], _customer_if_match)
-            else:
-                result = usecases.add_tag_by_name(
-                    uow, customer_id, body["name"], tags_catalogue(), _customer_if_match
-                )
+        if "tag_id" in body:
+            result = usecases.add_tag(uow, customer_id, body["tag_id"], _customer_if_match)
+        else:
+            result = usecases.add_tag_by_name(
+                uow, customer_id, body["name"], tags_catalogue(), _customer_if_match
+            )
         return result, 200, _customer_etag(result)
 
 
@@ -108,10 +92,9 @@ class CustomerTagById(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, customer_id: uuid.UUID, tag_id: uuid.UUID) -> Any:
         """Take a tag off a customer (none to take off is fine); answers the customer's tags."""
-        with _refusals_as_http_errors():
-            result = usecases.remove_tag(
-                service_context().uow(), customer_id, tag_id, _customer_if_match
-            )
+        result = usecases.remove_tag(
+            service_context().uow(), customer_id, tag_id, _customer_if_match
+        )
         return result, 200, _customer_etag(result)
 
 
@@ -152,8 +135,7 @@ class Statuses(MethodView):
     @blp.alt_response(409, response="CONFLICT")
     def post(self, body: dict[str, Any]) -> Any:
         """Add a custom status (`key` is fixed once created; `label` can change)."""
-        with _refusals_as_http_errors():
-            status = statuses.create_status(service_context().uow(), **body)
+        status = statuses.create_status(service_context().uow(), **body)
         location = url_for("customers-tagging.StatusByKey", key=status.key)
         return status, 201, {"ETag": statuses.status_etag(status), "Location": location}
 
@@ -165,8 +147,7 @@ class StatusByKey(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key: str) -> Any:
         """Read a status."""
-        with _refusals_as_http_errors():
-            status = statuses.get_status(service_context().session_factory, key)
+        status = statuses.get_status(service_context().session_factory, key)
         return status, 200, {"ETag": statuses.status_etag(status)}
 
     @blp.requires("customers:write")
@@ -176,8 +157,7 @@ class StatusByKey(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def patch(self, changes: dict[str, Any], key: str) -> Any:
         """Change a status's label or position (`If-Match` honoured)."""
-        with _refusals_as_http_errors():
-            status = statuses.update_status(service_context().uow(), key, changes, _status_if_match)
+        status = statuses.update_status(service_context().uow(), key, changes, _status_if_match)
         return status, 200, {"ETag": statuses.status_etag(status)}
 
     @blp.requires("customers:write", "customers:delete")
@@ -187,8 +167,7 @@ class StatusByKey(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     def delete(self, key: str) -> None:
         """Delete a custom status no customer is in; 409 for a default or used one."""
-        with _refusals_as_http_errors():
-            statuses.delete_status(service_context().uow(), key, _status_if_match)
+        statuses.delete_status(service_context().uow(), key, _status_if_match)
 
 
 def _status_if_match(status: Status) -> None:
@@ -225,10 +204,9 @@ class BulkActions(MethodView):
             status=body.get("status"),
         )
         context = service_context()
-        with _refusals_as_http_errors():
-            outcome = bulk.run_bulk_action(
-                context.uow(), request, context.settings.bulk_sync_limit, principal.subject
-            )
+        outcome = bulk.run_bulk_action(
+            context.uow(), request, context.settings.bulk_sync_limit, principal.subject
+        )
         if isinstance(outcome, BulkJob):
             location = url_for("customers-tagging.BulkJobById", job_id=outcome.id)
             return jsonify(BulkJobSchema().dump(outcome)), 202, {"Location": location}
@@ -242,31 +220,4 @@ class BulkJobById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, job_id: uuid.UUID) -> Any:
         """Read a bulk job's status and progress."""
-        with _refusals_as_http_errors():
-            return bulk_jobs.get_job(service_context().session_factory, job_id)
-
-
-# --- refusals -----------------------------------------------------------------------------------
-@contextmanager
-def _refusals_as_http_errors() -> Iterator[None]:
-    """The use cases' refusals as the API's error answers."""
-    try:
-        yield
-    except (CustomerNotFound, StatusNotFound, BulkJobNotFound) as exc:
-        abort(404, message=str(exc))
-    except UnknownTags as exc:
-        abort(422, message=str(exc), errors={"json": {exc.field: [str(exc)]}})
-    except UnknownStatusKey as exc:
-        abort(422, message=str(exc), errors={"json": {"status": [str(exc)]}})
-    except InvalidFilter as exc:
-        abort(422, message=str(exc), errors={"json": {"filter": exc.errors}})
-    except TagNameRefused as exc:
-        abort(422, message=str(exc), errors={"json": {"name": [str(exc)]}})
-    except StatusConflict as exc:
-        abort(409, message=str(exc))
-    except ServiceUnavailable as exc:
-        abort(
-            503,
-            message=f"{exc}; nothing was changed, try again later",
-            headers={"Retry-After": "5"},
-        )
+        return bulk_jobs.get_job(service_context().session_factory, job_id)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 # One "no such customer" refusal for the whole service; re-exported for the tagging views.
 from services.customers.profiles.errors import CustomerNotFound
+from shared.api import Refusal
 
 __all__ = [
     "BulkJobNotFound",
@@ -21,7 +22,7 @@ __all__ = [
 ]
 
 
-class TaggingError(Exception):
+class TaggingError(Refusal):
     """A use case refused; the message says why, for the person who asked."""
 
 
@@ -38,9 +39,13 @@ class UnknownTags(TaggingError):
 class TagNameRefused(TaggingError):
     """The tags service refused to create a tag of this name (422 on `name`)."""
 
+    field = "name"
+
 
 class StatusNotFound(TaggingError):
     """No status has this key (404)."""
+
+    status = 404
 
     def __init__(self, key: str) -> None:
         super().__init__(f"no status has the key {key!r}")
@@ -50,9 +55,13 @@ class StatusNotFound(TaggingError):
 class StatusConflict(TaggingError):
     """The status exists already, is a default one, or is in use (409)."""
 
+    status = 409
+
 
 class UnknownStatusKey(TaggingError):
     """A status key given as a value that the catalogue does not know (422 on `status`)."""
+
+    field = "status"
 
     def __init__(self, key: str) -> None:
         super().__init__(f"unknown status {key!r}; see GET /customers/statuses")
@@ -66,9 +75,14 @@ class InvalidFilter(TaggingError):
         super().__init__(message)
         self.errors = errors
 
+    def field_errors(self) -> dict[str, object]:
+        return {"json": {"filter": self.errors}}
+
 
 class BulkJobNotFound(TaggingError):
     """No bulk job has this id (404)."""
+
+    status = 404
 
     def __init__(self, job_id: uuid.UUID) -> None:
         super().__init__(f"no bulk job has the id {job_id}")

@@ -10,7 +10,7 @@ import pytest
 from flask.views import MethodView
 from sqlalchemy import select
 
-from shared.api import Blueprint, Schema
+from shared.api import Blueprint, Refusal, Schema
 from shared.app import create_service_app, service_context
 from shared.auth import issue_token
 from shared.db import OutboxMessage
@@ -36,6 +36,21 @@ class Pings(MethodView):
             uow.emit(PING, {"n": args["n"]})
             uow.commit()
         return args
+
+
+class PingRefused(Refusal):
+    status, field = 409, "n"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+@blp.route("/refused")
+class RefusedPing(MethodView):
+    @blp.response(200)
+    def get(self):
+        """Refuse, as a use case would."""
+        raise PingRefused("13 is taken")
 
 
 @pytest.fixture
@@ -157,3 +172,15 @@ def test_every_request_is_logged_with_its_correlation_id(client, make_token, cap
     assert line["correlation_id"] == "log-me"
     assert line["status"] == 202 and line["path"] == "/automation/pings"
     assert line["subject"] == "staff:test"
+
+
+def test_a_use_case_refusal_is_answered_in_the_one_error_shape(client):
+    response = client.get("/automation/pings/refused")
+    assert response.status_code == 409
+    assert response.json == {
+        "code": 409,
+        "status": "Conflict",
+        "message": "13 is taken",
+        "errors": {"json": {"n": ["13 is taken"]}},
+    }
+    assert response.headers["Retry-After"] == "1"
