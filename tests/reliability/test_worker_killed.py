@@ -21,7 +21,7 @@ from tests.conftest import TEST_SECRET, settings_for
 pytestmark = pytest.mark.serial
 
 CRM = str(Path(sys.executable).with_name("crm"))
-EVENTS = 600
+EVENTS = 1500
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
