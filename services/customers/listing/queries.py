@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, raiseload, sessionmaker
 from services.customers.listing.filters import customer_conditions
 from services.customers.models import Customer
 from services.customers.profiles.reads import with_tags
-from services.customers.profiles.schemas import CustomerWithTags
+from services.customers.profiles.representation import CustomerWithTags
 
 SORTS = ("-created_at", "created_at", "name", "-name")
 DEFAULT_SORT = "-created_at"

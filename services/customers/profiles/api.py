@@ -10,13 +10,13 @@ from flask.views import MethodView
 
 from services.customers.models import Customer
 from services.customers.profiles import avatar, merge, reads, usecases
+from services.customers.profiles.representation import CustomerWithTags
 from services.customers.profiles.schemas import (
     AvatarSchema,
     AvatarUploadSchema,
     CustomerCreateSchema,
     CustomerSchema,
     CustomerUpdateSchema,
-    CustomerWithTags,
     MergeSchema,
 )
 from shared.api import Blueprint, check_if_match, current_principal, etag_of

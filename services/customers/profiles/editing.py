@@ -16,7 +16,7 @@ from services.customers.models import Customer, NewsletterSubscription, Phone
 from services.customers.profiles import validation
 from services.customers.profiles.consent import PHONE_CHANNELS
 from services.customers.profiles.errors import InvalidProfile
-from services.customers.profiles.schemas import address_of, billing_of, source_of
+from services.customers.profiles.representation import address_of, billing_of, source_of
 
 PLAIN_FIELDS = (
     "kind",

@@ -23,7 +23,7 @@ from services.customers.profiles.consent import PHONE_CHANNELS, phone_channel
 from services.customers.profiles.editing import ADDRESS_COLUMNS, SOURCE_COLUMNS, editable_state
 from services.customers.profiles.errors import CustomerNotFound, InvalidProfile
 from services.customers.profiles.reads import with_tags
-from services.customers.profiles.schemas import CustomerWithTags
+from services.customers.profiles.representation import CustomerWithTags
 from services.customers.profiles.usecases import Precondition, refresh_search_fields
 from shared.db import UnitOfWork, utcnow
 

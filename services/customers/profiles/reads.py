@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from services.customers.models import Customer, CustomerTag, TagView
 from services.customers.profiles.errors import CustomerNotFound
-from services.customers.profiles.schemas import CustomerWithTags
+from services.customers.profiles.representation import CustomerWithTags
 
 
 def with_tags(session: Session, customers: Sequence[Customer]) -> list[CustomerWithTags]:

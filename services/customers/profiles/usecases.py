@@ -22,7 +22,7 @@ from services.customers.profiles.consent import (
 from services.customers.profiles.editing import apply_profile, editable_state
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
 from services.customers.profiles.reads import with_tags
-from services.customers.profiles.schemas import CustomerWithTags
+from services.customers.profiles.representation import CustomerWithTags
 from services.customers.statuses import change_status
 from shared.db import UnitOfWork, utcnow
 

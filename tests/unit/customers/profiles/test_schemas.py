@@ -81,7 +81,7 @@ def _rich_customer() -> Any:
     from decimal import Decimal
 
     from services.customers.models import Customer, NewsletterSubscription, Phone, TagView
-    from services.customers.profiles.schemas import CustomerWithTags
+    from services.customers.profiles.representation import CustomerWithTags
 
     customer = Customer(
         id=uuid.uuid4(),
@@ -151,7 +151,8 @@ def _rich_customer() -> Any:
 
 def test_the_fast_customer_json_equals_marshmallows_dump_of_the_schema() -> None:
     from services.customers.models import Customer
-    from services.customers.profiles.schemas import CustomerSchema, CustomerWithTags
+    from services.customers.profiles.representation import CustomerWithTags
+    from services.customers.profiles.schemas import CustomerSchema
 
     schema = CustomerSchema()
     rich = _rich_customer()
