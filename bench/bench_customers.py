@@ -19,7 +19,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -37,8 +36,9 @@ from psycopg.rows import dict_row
 from sqlalchemy.engine import make_url
 
 from bench.bench_http import find_wrk, parse_wrk
-from bench.harness import PG_ADMIN_URL, Result, env_float, env_int, free_port, fresh_database, say
+from bench.harness import PG_ADMIN_URL, Result, env_float, env_int, fresh_database, say
 from bench.load import Load
+from bench.servers import WORKERS, Gunicorn, get
 from services.customers.listing.filters import like_pattern, search_terms
 from services.customers.listing.queries import encode_position
 from shared.api import encode_cursor
@@ -47,11 +47,9 @@ from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.migrations import migrate
 from shared.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
 DATABASE = "crm_bench_customers"
 SEED_VERSION = 3  # bump when the generator changes: the next run reseeds
 JWT_SECRET = "bench-customers-secret-long-enough-for-hs256-0123456789"  # noqa: S105
-WORKERS = 2
 LOAD_THREADS = 2
 LOAD_CONNECTIONS = 16
 BULK_TAG_ID = uuid.UUID("0b0b0b0b-0000-4000-8000-00000000b0b0")
@@ -436,62 +434,6 @@ def create_raw_app() -> Flask:
 
 
 # --- servers and load ---------------------------------------------------------------------------
-class Gunicorn:
-    """`WORKERS` sync gunicorn workers serving an app factory on 127.0.0.1; `stop` ends them."""
-
-    def __init__(self, target: str, env: dict[str, str], log: Path) -> None:
-        self.target, self.env, self.log = target, env, log
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, probe: str, headers: dict[str, str]) -> Gunicorn:
-        """Start gunicorn and wait until `probe` answers 200 (30 s at most)."""
-        env = {**os.environ, **self.env}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        command = [
-            sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning", "--timeout", "120",
-            self.target,
-        ]  # fmt: skip
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log.read_text()[-2000:]}")
-            try:
-                if get(self.port, probe, headers)[0] == 200:
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.target} did not answer within 30 s:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        """Stop gunicorn gracefully, then by force."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-
-def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    """One GET on a new connection (gunicorn's sync workers close each one); status and body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
 def request_json(
     port: int, method: str, path: str, headers: dict[str, str], body: Any = None
 ) -> tuple[int, Any]:
@@ -734,7 +676,10 @@ def bench_customers() -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="crm_bench_customers_") as scratch:
         work = Path(scratch)
         raw = Gunicorn(
-            "bench.bench_customers:create_raw_app()", {"CRM_BENCH_RAW_DSN": dsn}, work / "raw.log"
+            "bench.bench_customers:create_raw_app()",
+            {"CRM_BENCH_RAW_DSN": dsn},
+            work / "raw.log",
+            worker_timeout=120,
         )
         try:
             raw.start(id_paths[0], {})
@@ -746,6 +691,7 @@ def bench_customers() -> list[Result]:
             "services.customers.app:create_app()",
             {"CRM_CUSTOMERS_DATABASE_URL": url, "CRM_JWT_SECRET": JWT_SECRET},
             work / "customers.log",
+            worker_timeout=120,
         )
         try:
             ours.start(id_paths[0], headers)

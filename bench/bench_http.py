@@ -2,107 +2,25 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Result, env_float, env_int, free_port, say
+from bench.harness import Result, env_float, env_int, say
 from bench.http_apps import PATH, bench_token
 from bench.load import Load, run_python_load
+from bench.servers import WORKERS, Gunicorn, get
 
-ROOT = Path(__file__).resolve().parent.parent
-WORKERS = 2
 THREADS = 2
 CONNECTIONS = 16
 
 
 # --- the servers --------------------------------------------------------------------------------
-class Gunicorn:
-    """A gunicorn process serving one app factory on 127.0.0.1; stopped by `stop`."""
-
-    def __init__(self, factory: str, data_dir: Path) -> None:
-        self.factory = factory
-        self.port = free_port()
-        self.log_path = data_dir / f"gunicorn-{factory.removesuffix('()')}.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.data_dir = data_dir
-
-    def start(self) -> Gunicorn:
-        """Start gunicorn and wait until the endpoint answers (20 s at most)."""
-        env = {**os.environ, "CRM_BENCH_DATA_DIR": str(self.data_dir)}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            str(WORKERS),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "30",
-            f"bench.http_apps:{self.factory}",
-        ]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited early:\n{self.log_tail()}")
-            try:
-                status, _ = get(self.port, PATH, {})
-                if status in (200, 401):
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"gunicorn did not answer within 20 s:\n{self.log_tail()}")
-
-    def log_tail(self) -> str:
-        """The end of gunicorn's log."""
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """Stop gunicorn gracefully, then by force."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-
-def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
-    """One GET on 127.0.0.1; its status and body."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-# --- load with wrk ------------------------------------------------------------------------------
 def find_wrk() -> str | None:
     """The wrk binary; installed with apt-get when missing and allowed (root, no opt-out)."""
     found = shutil.which("wrk")
@@ -183,14 +101,15 @@ def measure(
     factory: str, data_dir: Path, headers: dict[str, str], wrk: str | None, seconds: float
 ) -> tuple[Load, Any]:
     """Serve `factory`, check its answer, warm it up, then load it for `seconds`."""
-    server = Gunicorn(factory, data_dir)
+    log = data_dir / f"gunicorn-{factory.removesuffix('()')}.log"
+    server = Gunicorn(f"bench.http_apps:{factory}", {"CRM_BENCH_DATA_DIR": str(data_dir)}, log)
     try:
-        server.start()
-        status, body = get(server.port, PATH, headers)
+        server.start(PATH, {}, ready=(200, 401), wait=20)
+        status, body = get(server.port, PATH, headers, timeout=5)
         if status != 200:
             raise RuntimeError(f"{factory} answered {status}: {body[:500]!r}")
         if factory.startswith("create_bench_app"):
-            refused, _ = get(server.port, PATH, {})
+            refused, _ = get(server.port, PATH, {}, timeout=5)
             if refused != 401:
                 raise RuntimeError(f"{factory} answered {refused} without a token, not 401")
         say(f"http: {factory} on port {server.port}: {seconds:.0f} s of load")
