@@ -4,28 +4,24 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from services.customers.app import create_app
 from services.customers.models import (
-    DEFAULT_STATUSES,
     Avatar,
     ConsentRecord,
     Customer,
     CustomerTag,
     NewsletterSubscription,
     Phone,
-    Status,
     TagView,
 )
 from shared.db import OutboxMessage, utcnow
-from shared.settings import Settings
 
 COUNTED = {
     "customers": Customer,
@@ -36,34 +32,6 @@ COUNTED = {
     "avatars": Avatar,
     "outbox": OutboxMessage,
 }
-
-
-@pytest.fixture
-def app(pg_settings: Callable[..., Settings]) -> Iterator[Flask]:
-    """The customers app, with the default statuses its migration seeds (emptying removed them)."""
-    app = create_app(pg_settings("customers"))
-    with app.extensions["crm"].session_factory() as session:
-        session.execute(
-            insert(Status),
-            [
-                {"key": key, "label": label, "is_default": True, "position": position}
-                for key, label, position in DEFAULT_STATUSES
-            ],
-        )
-        session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def reader(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
-    """Headers of a staff member who may only read customers."""
-    return make_token("customers:read")
 
 
 @pytest.fixture

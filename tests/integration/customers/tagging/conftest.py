@@ -12,14 +12,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from services.customers.app import create_app
 from services.customers.handlers import SUBSCRIPTIONS
 from services.customers.models import (
-    DEFAULT_STATUSES,
     BulkJob,
     Customer,
     CustomerTag,
@@ -76,37 +73,6 @@ def customers_settings(
     return pg_settings(
         "customers", service_urls={"tags": tags_base_url}, bulk_sync_limit=bulk_sync_limit
     )
-
-
-@pytest.fixture
-def app(customers_settings: Settings) -> Iterator[Flask]:
-    """The customers app, with the default statuses its migration seeds (emptying removed them)."""
-    app = create_app(customers_settings)
-    with app.extensions["crm"].session_factory() as session:
-        session.add_all(
-            Status(key=key, label=label, is_default=True, position=position)
-            for key, label, position in DEFAULT_STATUSES
-        )
-        session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-@pytest.fixture
-def reader(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
-    """Headers of a staff member who may read customers only."""
-    return make_token("customers:read")
-
-
-@pytest.fixture
-def writer(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
-    """Headers of a staff member who may read and change customers, not delete them."""
-    return make_token("customers:read", "customers:write")
 
 
 @pytest.fixture
