@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from shared.auth import issue_token
+from shared.db import OutboxMessage
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from tests.servers import (
@@ -134,3 +137,19 @@ def pg_settings(pg_databases: dict[str, str]) -> Iterator[Callable[..., Settings
         return settings_for(service, database_urls={service: pg_databases[service]}, **overrides)
 
     yield _make
+
+
+@pytest.fixture
+def outbox(app: Any) -> Callable[..., list[dict[str, Any]]]:
+    """The events in the `app`'s outbox (envelopes), oldest first, maybe of one type or subject."""
+
+    def _events(type: str | None = None, subject: object | None = None) -> list[dict[str, Any]]:
+        statement = select(OutboxMessage).order_by(OutboxMessage.id)
+        if type is not None:
+            statement = statement.where(OutboxMessage.type == type)
+        if subject is not None:
+            statement = statement.where(OutboxMessage.subject == str(subject))
+        with app.extensions["crm"].session_factory() as session:
+            return [json.loads(message.payload) for message in session.scalars(statement)]
+
+    return _events

@@ -9,12 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
 
 from services.tags.app import create_app
 from services.tags.handlers import SUBSCRIPTIONS
 from services.tags.usecases import seed_fixed_tags
-from shared.db import OutboxMessage
 from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import parse_event
@@ -66,22 +64,6 @@ def new_tag(
         return dict(response.get_json())
 
     return _create
-
-
-@pytest.fixture
-def outbox(app: Flask) -> Callable[..., list[dict[str, Any]]]:
-    """The events in the outbox (envelopes), oldest first, optionally of one type or subject."""
-
-    def _events(type: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        stmt = select(OutboxMessage).order_by(OutboxMessage.id)
-        if type is not None:
-            stmt = stmt.where(OutboxMessage.type == type)
-        if subject is not None:
-            stmt = stmt.where(OutboxMessage.subject == subject)
-        with app.extensions["crm"].session_factory() as session:
-            return [json.loads(message.payload) for message in session.scalars(stmt)]
-
-    return _events
 
 
 @pytest.fixture

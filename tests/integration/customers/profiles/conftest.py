@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -57,22 +56,6 @@ def new_customer(client: FlaskClient, writer: dict[str, str]) -> Callable[..., d
         return dict(response.get_json())
 
     return _create
-
-
-@pytest.fixture
-def outbox(app: Flask) -> Callable[..., list[dict[str, Any]]]:
-    """The events in the outbox (envelopes), oldest first, optionally of one type or subject."""
-
-    def _events(type: str | None = None, subject: str | None = None) -> list[dict[str, Any]]:
-        stmt = select(OutboxMessage).order_by(OutboxMessage.id)
-        if type is not None:
-            stmt = stmt.where(OutboxMessage.type == type)
-        if subject is not None:
-            stmt = stmt.where(OutboxMessage.subject == subject)
-        with app.extensions["crm"].session_factory() as session:
-            return [json.loads(message.payload) for message in session.scalars(stmt)]
-
-    return _events
 
 
 @pytest.fixture

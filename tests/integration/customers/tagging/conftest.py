@@ -153,22 +153,6 @@ def new_tag(
 
 
 @pytest.fixture
-def outbox(app: Flask) -> Callable[..., list[dict[str, Any]]]:
-    """The events in the outbox (envelopes), oldest first, optionally of one type or subject."""
-
-    def _events(type: str | None = None, subject: object | None = None) -> list[dict[str, Any]]:
-        statement = select(OutboxMessage).order_by(OutboxMessage.id)
-        if type is not None:
-            statement = statement.where(OutboxMessage.type == type)
-        if subject is not None:
-            statement = statement.where(OutboxMessage.subject == str(subject))
-        with app.extensions["crm"].session_factory() as session:
-            return [json.loads(message.payload) for message in session.scalars(statement)]
-
-    return _events
-
-
-@pytest.fixture
 def tags_of(app: Flask) -> Callable[[uuid.UUID], set[uuid.UUID]]:
     """The tag ids a customer carries, read from the database."""
 
