@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared.api import CORRELATION_HEADER, Api, Refusal, answer_refusal
 from shared.auth import TokenVerifier
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.events.publisher import make_connection
-from shared.events.relay import OutboxRelay
+from shared.events.relay import outbox_backlog
 from shared.logging import correlation_id, new_correlation_id
 from shared.settings import Settings
 
@@ -119,8 +120,9 @@ def _register_ops_endpoints(
     app: Flask, settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
     prefix = f"/{settings.service}"
-    relay_backlog: Callable[[], int] = OutboxRelay(session_factory, None, settings.service).backlog  # type: ignore[arg-type]
-    backlog_collector = metrics.BacklogCollector(settings.service, relay_backlog)
+    backlog_collector = metrics.BacklogCollector(
+        settings.service, functools.partial(outbox_backlog, session_factory)
+    )
 
     @app.get(f"{prefix}/healthz")
     def healthz() -> Any:

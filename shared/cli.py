@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from shared.auth import STAFF_SCOPES
 from shared.logging import configure_logging
 from shared.settings import SERVICES, Settings
 
@@ -142,7 +143,7 @@ def migrate_command(service: str) -> None:
 
 
 @main.command()
-@click.option("--scope", default=" ".join(__import__("shared.auth").auth.STAFF_SCOPES))
+@click.option("--scope", default=" ".join(STAFF_SCOPES), show_default="every staff scope")
 @click.option("--subject", default="staff:cli", show_default=True)
 @click.option("--hours", type=float, default=8.0, show_default=True)
 @click.option("--private-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -162,7 +163,7 @@ def token(scope: str, subject: str, hours: float, private_key: Path | None) -> N
 @click.option("--customers", type=int, default=25, show_default=True)
 def seed(url: str, customers: int) -> None:
     """Create demo tags and customers in a running suite, through its API."""
-    from shared.auth import STAFF_SCOPES, issue_token
+    from shared.auth import issue_token
     from shared.demo import seed_demo_data
 
     settings = Settings.from_env()

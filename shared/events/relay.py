@@ -17,6 +17,13 @@ from shared.events.publisher import EventPublisher, OutgoingMessage
 log = logging.getLogger(__name__)
 
 
+def outbox_backlog(session_factory: sessionmaker[Session]) -> int:
+    """How many committed events wait in a service's outbox to be published."""
+    with session_factory() as session:
+        unsent = OutboxMessage.sent_at.is_(None)
+        return session.scalar(select(func.count()).select_from(OutboxMessage).where(unsent)) or 0
+
+
 class OutboxRelay:
     """Moves outbox rows to the broker; several relays may run at once (SKIP LOCKED)."""
 
