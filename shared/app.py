@@ -12,12 +12,18 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, Response, current_app, g, jsonify, request, send_from_directory
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
 from shared.api import CORRELATION_HEADER, Api, Refusal, answer_refusal
 from shared.auth import TokenVerifier
-from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
+from shared.db import (
+    UnitOfWorkFactory,
+    make_engine,
+    make_read_session_factory,
+    make_session_factory,
+)
 from shared.events.publisher import make_connection
 from shared.events.relay import outbox_backlog
 from shared.logging import correlation_id, new_correlation_id
@@ -34,6 +40,8 @@ class ServiceContext:
     engine: Engine
     session_factory: sessionmaker[Session]
     uow: UnitOfWorkFactory
+    reads: sessionmaker[Session]
+    """Autocommit sessions for answering reads (`shared.db.make_read_session_factory`)."""
 
 
 def service_context() -> ServiceContext:
@@ -67,16 +75,41 @@ def create_service_app(
     engine = engine or make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     app.extensions["crm"] = ServiceContext(
-        settings, engine, session_factory, UnitOfWorkFactory(session_factory, service)
+        settings,
+        engine,
+        session_factory,
+        UnitOfWorkFactory(session_factory, service),
+        make_read_session_factory(engine),
     )
     app.extensions["crm.token_verifier"] = TokenVerifier(settings)
     api = Api(app)
     app.register_error_handler(Refusal, answer_refusal)
+    app.register_error_handler(OperationalError, _answer_unavailable_database)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     _register_request_hooks(app, service)
     _register_ops_endpoints(app, settings, session_factory)
     return app
+
+
+class DatabaseUnavailable(Refusal):
+    """The database was unreachable, restarted or gave up (deadlock, timeout): try again."""
+
+    status = 503
+
+    def message(self) -> str:
+        return "the database is unavailable; nothing was changed, try again shortly"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+def _answer_unavailable_database(error: OperationalError) -> Any:
+    # The operational errors (connection lost or refused, deadlock, statement timeout) are
+    # transient: the transaction was rolled back, a lost connection made the pool renew itself,
+    # and the client may retry. Every other database error is a bug and stays a 500.
+    logging.getLogger("crm.db").warning("database unavailable: %s", error.orig)
+    return answer_refusal(DatabaseUnavailable())
 
 
 def _register_request_hooks(app: Flask, service: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Engine,
@@ -23,7 +25,10 @@ from sqlalchemy import (
     insert,
     text,
 )
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from shared.events.envelope import CloudEvent, make_event
@@ -103,8 +108,15 @@ class InboxMessage(MessagingBase):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode for threads."""
+IDLE_PING_SECONDS = 2.0
+
+
+def make_engine(url: str, ping_after: float = IDLE_PING_SECONDS, **kwargs: Any) -> Engine:
+    """An engine tuned for the backend: pooled PostgreSQL, or SQLite in WAL mode for threads.
+
+    A pooled PostgreSQL connection idle for over `ping_after` seconds is pinged before use
+    (`ping_when_idle`), so a database restart during a quiet spell costs no request.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -117,16 +129,58 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    options: dict[str, Any] = {}
     if "poolclass" not in kwargs:
         options.update(pool_size=5, max_overflow=10)
     options.update(kwargs)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    ping_when_idle(engine, ping_after)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for over `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: one more round trip (two with the
+    transaction it opens) on every request. A connection in steady use has just proven itself;
+    one back from a quiet spell is the one a database restart may have cut. A failed ping makes
+    the pool replace the connection (`DisconnectionError`); a restart in the middle of traffic is
+    caught by the statement that meets it, which invalidates the whole pool at once, and the
+    request gets a 503 (`shared.app`) rather than a 500.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["crm_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("crm_idle_since", None)
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()  # leave no transaction open behind the ping
+        except Exception as exc:  # noqa: BLE001  (any failure: this connection is not usable)
+            raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit (views serialize them)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for answering reads: autocommit, so no BEGIN and ROLLBACK round trips.
+
+    Each statement sees what was committed when it started; a read that needs one snapshot
+    across several statements uses `make_session_factory`'s sessions instead.
+    """
+    return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 class UnitOfWork:
@@ -249,3 +303,26 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.source)
+
+
+class json_rows(FunctionElement[Any]):  # noqa: N801  (an SQL function, named as SQL's are)
+    """Aggregates `json_rows(a, b, …)` to a JSON array of `[a, b, …]`, one per row; `[]` if none.
+
+    For loading a parent with its few children in the parent's own query, as a correlated scalar
+    subquery: `json_agg(json_build_array(…))` on PostgreSQL, `json_group_array(json_array(…))`
+    on SQLite. The order of the rows is not guaranteed: sort them after loading. Values come back
+    as JSON has them (SQLite gives booleans as 0 and 1, and UUIDs as 32 hex digits).
+    """
+
+    type = JSON()
+    inherit_cache = True
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_postgresql(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"coalesce(json_agg(json_build_array({compiler.process(element.clauses, **kw)})), '[]')"
+
+
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"

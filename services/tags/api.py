@@ -41,7 +41,7 @@ class Tags(MethodView):
         """List tags by order (tags without one last), then name; `q` searches names."""
         after = _sort_key(args["cursor"]) if args["cursor"] else None
         tags, next_key = usecases.list_tags(
-            service_context().session_factory, args["q"], args["limit"], after
+            service_context().reads, args["q"], args["limit"], after
         )
         next_cursor = None
         if next_key is not None:
@@ -75,7 +75,7 @@ class TagById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, tag_id: uuid.UUID) -> Any:
         """Read a tag and its ETag."""
-        tag = usecases.get_tag(service_context().session_factory, tag_id)
+        tag = usecases.get_tag(service_context().reads, tag_id)
         return tag, 200, _headers(tag)
 
     @blp.requires("tags:write")

@@ -45,9 +45,7 @@ class CustomerList(MethodView):
         sort = args["sort"]
         after = _customer_position(args["cursor"], sort) if args["cursor"] else None
         params = {name: value for name, value in args.items() if name not in PAGE_ARGS}
-        page = queries.list_customers(
-            service_context().session_factory, params, sort, args["limit"], after
-        )
+        page = queries.list_customers(service_context().reads, params, sort, args["limit"], after)
         next_cursor = None
         if page.next_position is not None:
             next_cursor = encode_cursor(queries.encode_position(sort, page.next_position))
@@ -62,9 +60,7 @@ class Segments(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List saved filters by name."""
         after = _segment_position(args["cursor"]) if args["cursor"] else None
-        items, next_key = segments.list_segments(
-            service_context().session_factory, args["limit"], after
-        )
+        items, next_key = segments.list_segments(service_context().reads, args["limit"], after)
         next_cursor = encode_cursor([next_key[0], str(next_key[1])]) if next_key else None
         return {"items": items, "next_cursor": next_cursor}
 
@@ -85,7 +81,7 @@ class SegmentById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, segment_id: uuid.UUID) -> Any:
         """Read a saved filter and its ETag."""
-        segment = segments.get_segment(service_context().session_factory, segment_id)
+        segment = segments.get_segment(service_context().reads, segment_id)
         return segment, 200, _headers(segment)
 
     @blp.requires("customers:write")

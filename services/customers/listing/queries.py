@@ -1,4 +1,4 @@
-"""Reading pages of customers: the filters' conditions, a keyset position, a few IN queries."""
+"""Reading pages of customers: the filters' conditions and a keyset position, in one query."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, select, tuple_
-from sqlalchemy.orm import Session, raiseload, sessionmaker
+from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.listing.filters import customer_conditions
 from services.customers.models import Customer
-from services.customers.profiles.reads import with_tags
-from services.customers.profiles.representation import CustomerWithTags
+from services.customers.profiles.representation import CUSTOMER_VIEW, CustomerView
 
 SORTS = ("-created_at", "created_at", "name", "-name")
 DEFAULT_SORT = "-created_at"
@@ -30,9 +29,9 @@ Position = tuple[Any, uuid.UUID]
 
 @dataclass
 class CustomerPage:
-    """A page of customers with the tags they carry, and where the next page starts."""
+    """A page of customers (view rows), and where the next page starts."""
 
-    items: list[CustomerWithTags]
+    items: list[CustomerView]
     next_position: Position | None = None
 
 
@@ -45,8 +44,8 @@ def _descending(sort: str) -> bool:
     return sort.startswith("-")
 
 
-def position_of(sort: str, customer: Customer) -> Position:
-    """The position of `customer` in `sort`."""
+def position_of(sort: str, customer: Any) -> Position:
+    """The position of `customer` (a view row or a `Customer`) in `sort`."""
     if sort.lstrip("-") == "name":
         return customer.sort_name, customer.id
     return customer.created_at, customer.id
@@ -94,12 +93,7 @@ def page_query(
     session: Session, params: Mapping[str, Any], sort: str, limit: int, after: Position | None
 ) -> Select[Any]:
     """The SELECT of one page of customers (one extra row tells whether another page follows)."""
-    # Tags come from one joined query (`with_tags`), not from the links relationship.
-    stmt = (
-        select(Customer)
-        .options(raiseload(Customer.tag_links))
-        .where(*customer_conditions(session, params))
-    )
+    stmt = CUSTOMER_VIEW.where(*customer_conditions(session, params))
     if after is not None:
         stmt = stmt.where(_after(sort, after))
     columns = _sort_columns(sort)
@@ -116,13 +110,12 @@ def list_customers(
 ) -> CustomerPage:
     """A page of the customers the list parameters match, in `sort` order, after `after`.
 
-    Four queries whatever the page size: the page, then phones, newsletter lists and tags, each
-    in one IN query. Raises the filters' SegmentError when `segment` names no usable filter.
+    One query whatever the page size (the rows carry their phones, lists and tags). Raises the
+    filters' SegmentError when `segment` names no usable filter.
     """
     with sessions() as session:
-        customers = list(session.scalars(page_query(session, params, sort, limit, after)))
-        more = len(customers) > limit
-        customers = customers[:limit]
-        items = with_tags(session, customers)
-    next_position = position_of(sort, customers[-1]) if more else None
+        statement = page_query(session, params, sort, limit, after)
+        rows = list(session.connection().execute(statement))
+    items = rows[:limit]
+    next_position = position_of(sort, items[-1]) if len(rows) > limit else None
     return CustomerPage(items, next_position)

@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from services.customers.models import Customer
 from services.customers.profiles import avatar, merge, reads, usecases
-from services.customers.profiles.representation import CustomerWithTags
+from services.customers.profiles.representation import CustomerView
 from services.customers.profiles.schemas import (
     AvatarSchema,
     AvatarUploadSchema,
@@ -49,7 +49,7 @@ class Customers(MethodView):
         answer = usecases.create_customer(
             service_context().uow(), body, current_principal().subject, _phone_region()
         )
-        headers = {**_headers(answer), "Location": f"/customers/{answer.customer.id}"}
+        headers = {**_headers(answer), "Location": f"/customers/{answer.id}"}
         return answer, 201, headers
 
 
@@ -60,7 +60,7 @@ class CustomerById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """Read a customer and its ETag."""
-        answer = reads.get_customer(service_context().session_factory, customer_id)
+        answer = reads.get_customer(service_context().reads, customer_id)
         return answer, 200, _headers(answer)
 
     @blp.requires("customers:write")
@@ -106,7 +106,7 @@ class CustomerAvatar(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """The customer's avatar image."""
-        image = avatar.get_avatar(service_context().session_factory, customer_id)
+        image = avatar.get_avatar(service_context().reads, customer_id)
         response = Response(image.data, mimetype=image.content_type)
         response.set_etag(f"{customer_id}-{image.updated_at.timestamp():.6f}")
         response.headers["Cache-Control"] = "private, no-cache"
@@ -129,8 +129,8 @@ class CustomerMerge(MethodView):
         return answer, 200, _headers(answer)
 
 
-def _headers(answer: CustomerWithTags) -> dict[str, str]:
-    return {"ETag": etag_of(answer.customer.id, answer.customer.version)}
+def _headers(answer: CustomerView) -> dict[str, str]:
+    return {"ETag": etag_of(answer.id, answer.version)}
 
 
 def _if_match(customer: Customer) -> None:

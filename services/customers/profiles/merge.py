@@ -22,8 +22,8 @@ from services.customers.profiles import validation
 from services.customers.profiles.consent import PHONE_CHANNELS, phone_channel
 from services.customers.profiles.editing import ADDRESS_COLUMNS, SOURCE_COLUMNS, editable_state
 from services.customers.profiles.errors import CustomerNotFound, InvalidProfile
-from services.customers.profiles.reads import with_tags
-from services.customers.profiles.representation import CustomerWithTags
+from services.customers.profiles.reads import read_back
+from services.customers.profiles.representation import CustomerView
 from services.customers.profiles.usecases import Precondition, refresh_search_fields
 from shared.db import UnitOfWork, utcnow
 
@@ -49,7 +49,7 @@ def merge_customers(
     survivor_id: uuid.UUID,
     duplicate_id: uuid.UUID,
     precondition: Precondition | None = None,
-) -> CustomerWithTags:
+) -> CustomerView:
     """Fold a duplicate into a customer: its tags, phones, lists and addresses move, empty fields
     are filled from it, and it is deleted (`customer.merged`, `customer.tagged`,
     `customer.deleted`, `customer.updated`)."""
@@ -99,7 +99,7 @@ def merge_customers(
         survivor.updated_at = utcnow()
         session.flush()
         _emit_events(uow, survivor, duplicate_id, duplicate_tag_ids, gained_tags, before)
-        answer = with_tags(session, [survivor])[0]
+        answer = read_back(session, survivor.id)
         uow.commit()
     return answer
 

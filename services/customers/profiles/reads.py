@@ -1,54 +1,41 @@
-"""Reading customers as the API answers them: each with the tags it carries."""
+"""Reading customers as the API answers them: one `CUSTOMER_VIEW` query, whatever is asked."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy import bindparam
+from sqlalchemy.orm import Session, sessionmaker
 
-from services.customers.models import Customer, CustomerTag, TagView
+from services.customers.models import Customer
 from services.customers.profiles.errors import CustomerNotFound
-from services.customers.profiles.representation import CustomerWithTags
+from services.customers.profiles.representation import CUSTOMER_VIEW, CustomerView
+
+# Built once: SQLAlchemy caches its compiled form, and psycopg prepares it on the server.
+_BY_ID = CUSTOMER_VIEW.where(Customer.__table__.c.id == bindparam("customer_id"))
 
 
-def with_tags(session: Session, customers: Sequence[Customer]) -> list[CustomerWithTags]:
-    """The customers with their tags, in one query, each customer's tags by order then name."""
-    if not customers:
-        return []
-    rows = session.execute(
-        select(CustomerTag.customer_id, CustomerTag.tag_id, TagView)
-        .outerjoin(TagView, TagView.id == CustomerTag.tag_id)
-        .where(CustomerTag.customer_id.in_([customer.id for customer in customers]))
-    ).all()
-    tags: dict[uuid.UUID, list[TagView]] = {customer.id: [] for customer in customers}
-    for customer_id, tag_id, view in rows:
-        # A tag applied before its `tag.created` reached us is shown by id until it does.
-        tags[customer_id].append(view or TagView(id=tag_id, name=None, color=None, order=None))
-    return [
-        CustomerWithTags(customer, sorted(tags[customer.id], key=_tag_order))
-        for customer in customers
-    ]
+def load_customer(session: Session, customer_id: uuid.UUID) -> CustomerView | None:
+    """The view row of this customer, as this session sees it (changes flushed included)."""
+    row: CustomerView | None = (
+        session.connection().execute(_BY_ID, {"customer_id": customer_id}).one_or_none()
+    )
+    return row
 
 
-def _tag_order(tag: TagView) -> tuple[bool, int, str, str]:
-    return (tag.order is None, tag.order or 0, (tag.name or "").casefold(), str(tag.id))
+def read_back(session: Session, customer_id: uuid.UUID) -> CustomerView:
+    """The view row of a customer a use case has just written, before its commit."""
+    session.flush()
+    row = load_customer(session, customer_id)
+    if row is None:
+        raise CustomerNotFound(customer_id)
+    return row
 
 
-def get_customer(sessions: sessionmaker[Session], customer_id: uuid.UUID) -> CustomerWithTags:
-    """The customer with this id and its tags; CustomerNotFound otherwise."""
-    with sessions() as session:
-        # One round trip for the profile and its (few) phones and lists, one for its tags.
-        customer = (
-            session.scalars(
-                select(Customer)
-                .where(Customer.id == customer_id)
-                .options(joinedload(Customer.phones), joinedload(Customer.newsletter_lists))
-            )
-            .unique()
-            .one_or_none()
-        )
-        if customer is None:
-            raise CustomerNotFound(customer_id)
-        return with_tags(session, [customer])[0]
+def get_customer(reads: sessionmaker[Session], customer_id: uuid.UUID) -> CustomerView:
+    """The customer with this id, as the API answers it; CustomerNotFound otherwise."""
+    with reads() as session:
+        row = load_customer(session, customer_id)
+    if row is None:
+        raise CustomerNotFound(customer_id)
+    return row

@@ -1,7 +1,8 @@
 """Request and response schemas of customer profiles; input is normalised here.
 
-`CustomerSchema` is the customer as every customers endpoint answers it (the contract): dump a
-`CustomerWithTags` (see `profiles.reads.with_tags`), never a bare `Customer`.
+`CustomerSchema` is the customer as every customers endpoint answers it (the contract): dump
+a view row (`profiles.representation.CUSTOMER_VIEW`, loaded by `profiles.reads`), not a
+`Customer`.
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
-from services.customers.models import Customer
 from services.customers.profiles import validation
-from services.customers.profiles.representation import (
-    DERIVED_FIELDS,
-    customer_json,
-    tag_state,
-)
+from services.customers.profiles.representation import DERIVED_FIELDS, customer_json
 from shared.api import Schema
 from shared.db import utcnow
 
@@ -295,7 +291,7 @@ class AvatarSchema(Schema):
 
 
 class CustomerSchema(Schema):
-    """A customer profile as the API answers it (dump a `CustomerWithTags`)."""
+    """A customer profile as the API answers it (dump a `CUSTOMER_VIEW` row)."""
 
     id = ma.fields.UUID(required=True)
     kind = ma.fields.String(required=True)
@@ -336,11 +332,8 @@ class CustomerSchema(Schema):
         return customer_json(obj)
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
-        """Contract fields from the customer's columns; `tags` from the tags loaded beside it."""
-        if attr == "tags":
-            return [tag_state(tag) for tag in obj.tags]
-        customer: Customer = obj.customer
+        """Contract fields from the view row's columns, or derived from them."""
         derived = DERIVED_FIELDS.get(attr)
         if derived is not None:
-            return derived(customer)
-        return super().get_attribute(customer, attr, default)
+            return derived(obj)
+        return super().get_attribute(obj, attr, default)

@@ -21,8 +21,8 @@ from services.customers.profiles.consent import (
 )
 from services.customers.profiles.editing import apply_profile, editable_state
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
-from services.customers.profiles.reads import with_tags
-from services.customers.profiles.representation import CustomerWithTags
+from services.customers.profiles.reads import read_back
+from services.customers.profiles.representation import CustomerView
 from services.customers.statuses import change_status
 from shared.db import UnitOfWork, utcnow
 
@@ -57,7 +57,7 @@ def refresh_search_fields(customer: Customer) -> None:
 # --- writes -------------------------------------------------------------------------------------
 def create_customer(
     uow: UnitOfWork, body: Mapping[str, Any], actor: str, phone_region: str
-) -> CustomerWithTags:
+) -> CustomerView:
     """A new customer, every channel off unless the body proves consent (`customer.created`)."""
     proof = proof_from(body)
     with uow:
@@ -105,8 +105,9 @@ def create_customer(
             },
             subject=str(customer.id),
         )
+        answer = read_back(uow.session, customer.id)
         uow.commit()
-    return CustomerWithTags(customer, [])
+    return answer
 
 
 def update_customer(
@@ -116,7 +117,7 @@ def update_customer(
     actor: str,
     phone_region: str,
     precondition: Precondition | None = None,
-) -> CustomerWithTags:
+) -> CustomerView:
     """Change a customer's fields (`customer.updated`); a `status` is a manual status change."""
     proof = proof_from(body)
     fields = {name: value for name, value in body.items() if name not in ("status", "consent")}
@@ -153,7 +154,7 @@ def update_customer(
             )
         if status is not None:
             change_status(uow, customer, status, "manual")
-        answer = with_tags(uow.session, [customer])[0]
+        answer = read_back(uow.session, customer.id)
         uow.commit()
     return answer
 

@@ -51,7 +51,7 @@ class CustomerTags(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """Read a customer's tags (the ETag is the customer's)."""
-        result = usecases.list_customer_tags(service_context().session_factory, customer_id)
+        result = usecases.list_customer_tags(service_context().reads, customer_id)
         return result, 200, _customer_etag(result)
 
     @blp.requires("customers:write")
@@ -124,9 +124,7 @@ class Statuses(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the statuses customers can be in, by position."""
         after = _status_sort_key(args["cursor"]) if args["cursor"] else None
-        items, next_key = statuses.list_statuses(
-            service_context().session_factory, args["limit"], after
-        )
+        items, next_key = statuses.list_statuses(service_context().reads, args["limit"], after)
         return {"items": items, "next_cursor": encode_cursor(list(next_key)) if next_key else None}
 
     @blp.requires("customers:write")
@@ -147,7 +145,7 @@ class StatusByKey(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, key: str) -> Any:
         """Read a status."""
-        status = statuses.get_status(service_context().session_factory, key)
+        status = statuses.get_status(service_context().reads, key)
         return status, 200, {"ETag": statuses.status_etag(status)}
 
     @blp.requires("customers:write")
@@ -220,4 +218,4 @@ class BulkJobById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, job_id: uuid.UUID) -> Any:
         """Read a bulk job's status and progress."""
-        return bulk_jobs.get_job(service_context().session_factory, job_id)
+        return bulk_jobs.get_job(service_context().reads, job_id)

@@ -75,19 +75,27 @@ def test_a_consent_record_needs_how_and_an_aware_time_not_in_the_future() -> Non
     assert set(errors["consent"]) == {"source", "obtained_at"}
 
 
+def _view_row(**columns: Any) -> Any:
+    """A stand-in for a `CUSTOMER_VIEW` row: every column None or empty unless given."""
+    from types import SimpleNamespace
+
+    from services.customers.profiles.representation import VIEW_COLUMNS
+
+    values: dict[str, Any] = {column.name: None for column in VIEW_COLUMNS}
+    values.update(phones_json=[], lists_json=[], tags_json=[], shipping_addresses=[])
+    values.update(columns)
+    return SimpleNamespace(**values)
+
+
 def _rich_customer() -> Any:
     import uuid
     from datetime import UTC, date, datetime
     from decimal import Decimal
 
-    from services.customers.models import Customer, NewsletterSubscription, Phone, TagView
-    from services.customers.profiles.representation import CustomerWithTags
-
-    customer = Customer(
+    return _view_row(
         id=uuid.uuid4(),
         kind="company",
         first_name="Ada",
-        last_name=None,
         company_name="Lovelace & Co",
         email="ada@example.com",
         website="https://example.com",
@@ -97,7 +105,6 @@ def _rich_customer() -> Any:
         address_street="1 rue de la Paix",
         address_postal_code="75002",
         address_city="Paris",
-        address_region=None,
         address_country="FR",
         email_consent=True,
         newsletter_subscribed=False,
@@ -125,65 +132,58 @@ def _rich_customer() -> Any:
         discount_percent=Decimal("12.50"),
         login_enabled=True,
         email_confirmed=False,
+        version=3,
         created_at=datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC),
         updated_at=datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC),
-        phones=[
-            Phone(
-                number="+33612345678",
-                type="mobile",
-                sms=True,
-                whatsapp=False,
-                viber=False,
-                position=0,
-            )
+        # As SQLite's JSON gives them: booleans as 0/1, UUIDs as hex, rows in no order.
+        phones_json=[
+            [1, "+33123456789", "work", 0, 1, 0],
+            [0, "+33612345678", "mobile", True, False, False],
         ],
-        newsletter_lists=[
-            NewsletterSubscription(list_name="promos"),
-            NewsletterSubscription(list_name="news"),
+        lists_json=[["promos"], ["news"]],
+        tags_json=[
+            [uuid.uuid4().hex, None, None, None],
+            [str(uuid.uuid4()), "VIP", "#ffd700", 1],
         ],
     )
-    tags = [
-        TagView(id=uuid.uuid4(), name="VIP", color="#ffd700", order=1),
-        TagView(id=uuid.uuid4(), name=None, color=None, order=None),
-    ]
-    return CustomerWithTags(customer, tags)
+
+
+def test_a_view_row_answers_its_children_in_order_with_json_types() -> None:
+    from services.customers.profiles.representation import customer_json
+
+    answer = customer_json(_rich_customer())
+    assert [phone["number"] for phone in answer["phones"]] == ["+33612345678", "+33123456789"]
+    assert answer["phones"][1] == {
+        "number": "+33123456789",
+        "type": "work",
+        "sms": False,
+        "whatsapp": True,
+        "viber": False,
+    }
+    assert answer["newsletter_lists"] == ["news", "promos"]
+    assert [tag["name"] for tag in answer["tags"]] == ["VIP", None]  # unordered tags last
+    assert all(len(tag["id"]) == 36 for tag in answer["tags"])  # hex from SQLite, dashed
 
 
 def test_the_fast_customer_json_equals_marshmallows_dump_of_the_schema() -> None:
-    from services.customers.models import Customer
-    from services.customers.profiles.representation import CustomerWithTags
     from services.customers.profiles.schemas import CustomerSchema
 
     schema = CustomerSchema()
     rich = _rich_customer()
-    bare = CustomerWithTags(
-        Customer(
-            id=rich.customer.id,
-            kind="individual",
-            first_name=None,
-            last_name="X",
-            company_name=None,
-            email=None,
-            website=None,
-            birth_date=None,
-            gender=None,
-            language=None,
-            email_consent=False,
-            newsletter_subscribed=False,
-            billing=None,
-            shipping_addresses=[],
-            is_supplier=False,
-            is_conflict=False,
-            status="lead",
-            discount_percent=None,
-            login_enabled=False,
-            email_confirmed=False,
-            created_at=rich.customer.created_at,
-            updated_at=rich.customer.updated_at,
-            phones=[],
-            newsletter_lists=[],
-        ),
-        [],
+    bare = _view_row(
+        id=rich.id,
+        kind="individual",
+        last_name="X",
+        email_consent=False,
+        newsletter_subscribed=False,
+        is_supplier=False,
+        is_conflict=False,
+        status="lead",
+        login_enabled=False,
+        email_confirmed=False,
+        version=1,
+        created_at=rich.created_at,
+        updated_at=rich.updated_at,
     )
     for answer in (rich, bare):
         assert schema.dump(answer) == ma.Schema.dump(schema, answer)
