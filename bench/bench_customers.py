@@ -650,7 +650,7 @@ def undo_bulk(dsn: str, keep_tag: bool) -> None:
     """Remove what a bulk measurement added, so that the seeded database stays as seeded."""
     with psycopg.connect(dsn, autocommit=True) as connection:
         connection.execute("DELETE FROM customer_tags WHERE tag_id = %s", (BULK_TAG_ID,))
-        connection.execute("TRUNCATE outbox, bulk_jobs")
+        connection.execute("TRUNCATE outbox, bulk_jobs, bulk_job_targets")
         if not keep_tag:
             connection.execute("DELETE FROM tag_projection WHERE id = %s", (BULK_TAG_ID,))
         connection.execute("VACUUM (ANALYZE) customers, customer_tags")

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.customers.models import Customer
+from sqlalchemy import ColumnElement, func
+
+CONTACT_FIELDS = (
+    "email",
+    "language",
+    "first_name",
+    "last_name",
+    "company_name",
+    "email_consent",
+    "newsletter_subscribed",
+)
+"""The customer's columns every customer event carries as its `customer`."""
 
 
-def contact_of(customer: Customer) -> dict[str, Any]:
-    """The customer's contact fields, as `customer` in every customer event."""
-    return {
-        "email": customer.email,
-        "language": customer.language,
-        "first_name": customer.first_name,
-        "last_name": customer.last_name,
-        "company_name": customer.company_name,
-        "email_consent": customer.email_consent,
-        "newsletter_subscribed": customer.newsletter_subscribed,
-    }
+def contact_of(customer: Any) -> dict[str, Any]:
+    """The customer's contact fields (of a `Customer` or a row), as `customer` in every event."""
+    return {name: getattr(customer, name) for name in CONTACT_FIELDS}
+
+
+def contact_json(columns: Any) -> ColumnElement[Any]:
+    """`contact_of` in SQL, from `columns` holding `CONTACT_FIELDS` (for events built by SQL)."""
+    return func.json_build_object(
+        *(item for name in CONTACT_FIELDS for item in (name, getattr(columns, name)))
+    )

@@ -241,3 +241,14 @@ class BulkJob(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class BulkJobTarget(Base):
+    """A customer a bulk job acts on: its filter's matches, taken once when the job starts."""
+
+    __tablename__ = "bulk_job_targets"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("bulk_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

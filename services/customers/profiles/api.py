@@ -60,7 +60,7 @@ class CustomerById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
         """Read a customer and its ETag."""
-        answer = reads.get_customer(service_context().reads, customer_id)
+        answer = reads.get_customer(service_context().engine, customer_id)
         return answer, 200, _headers(answer)
 
     @blp.requires("customers:write")

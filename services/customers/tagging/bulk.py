@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, delete, func, literal, select, update
+from sqlalchemy import Select, delete, func, literal, select, true, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
@@ -28,9 +29,12 @@ from services.customers.tagging.projection import require_tags
 from services.customers.tagging.set_based import (
     CONTACT_COLUMNS,
     contact_from_row,
+    dialect_name,
     id_in,
     insert_for,
+    touch_and_emit_in_sql,
     touch_customers,
+    uuid_array,
 )
 from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
 from shared.db import UnitOfWork, UtcDateTime, utcnow
@@ -188,6 +192,21 @@ def _add_tags(
     uow: UnitOfWork, ids: list[uuid.UUID], tag_ids: list[uuid.UUID], now: datetime
 ) -> int:
     session = uow.session
+    if dialect_name(session) == "postgresql":
+        tags = select(func.unnest(uuid_array(sorted(set(tag_ids)))).label("tag_id")).subquery()
+        added = (
+            postgresql.insert(CustomerTag)
+            .from_select(
+                ["customer_id", "tag_id", "created_at"],
+                select(Customer.id, tags.c.tag_id, literal(now, UtcDateTime()))
+                .join(tags, true())
+                .where(id_in(session, Customer.id, ids)),
+            )
+            .on_conflict_do_nothing()
+            .returning(CustomerTag.customer_id, CustomerTag.tag_id)
+            .cte("added")
+        )
+        return touch_and_emit_in_sql(uow, "customer.tagged", added, MANUAL, now)
     pairs: list[tuple[uuid.UUID, uuid.UUID]] = []
     for tag_id in sorted(set(tag_ids)):
         statement = insert_for(session, CustomerTag).from_select(
@@ -198,10 +217,12 @@ def _add_tags(
                 literal(now, UtcDateTime()),
             ).where(id_in(session, Customer.id, ids)),
         )
-        added = session.scalars(
-            statement.on_conflict_do_nothing().returning(CustomerTag.customer_id)
+        pairs.extend(
+            (customer_id, tag_id)
+            for customer_id in session.scalars(
+                statement.on_conflict_do_nothing().returning(CustomerTag.customer_id)
+            )
         )
-        pairs.extend((customer_id, tag_id) for customer_id in added)
     contacts = touch_customers(session, {customer_id for customer_id, _ in pairs}, now)
     emit_tagging(uow, "customer.tagged", pairs, tag_names(session, tag_ids), MANUAL, contacts)
     return len(contacts)
@@ -211,6 +232,14 @@ def _remove_tags(
     uow: UnitOfWork, ids: list[uuid.UUID], tag_ids: list[uuid.UUID], now: datetime
 ) -> int:
     session = uow.session
+    if dialect_name(session) == "postgresql":
+        removed = (
+            delete(CustomerTag)
+            .where(id_in(session, CustomerTag.customer_id, ids), CustomerTag.tag_id.in_(tag_ids))
+            .returning(CustomerTag.customer_id, CustomerTag.tag_id)
+            .cte("removed")
+        )
+        return touch_and_emit_in_sql(uow, "customer.untagged", removed, MANUAL, now)
     rows = session.execute(
         delete(CustomerTag)
         .where(id_in(session, CustomerTag.customer_id, ids), CustomerTag.tag_id.in_(tag_ids))

@@ -1,7 +1,10 @@
 """Bulk jobs: the bulk actions too large for a request, run by the worker in chunks.
 
 A worker claims a queued job with `FOR UPDATE SKIP LOCKED`, so that several workers never run
-the same job. Each chunk is one transaction: the customers' changes, their events and the job's
+the same job. Its first transaction takes the ids of the customers its request selects (by ids,
+or what its filter matches then) into `bulk_job_targets`: the job acts on those, walking them in
+id order, and a customer who starts matching the filter later is not swept in. Each chunk is one
+transaction: the customers' changes, their events and the job's
 progress (`processed`, `changed`, and where to resume) commit together, so a job stopped at any
 point says exactly what it did. A job whose worker died (no progress for `STALE_AFTER`) is
 claimed again and resumes after its last committed chunk. Bookkeeping that the table has no
@@ -16,10 +19,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, delete, insert, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.customers.models import BulkJob
+from services.customers.models import BulkJob, BulkJobTarget, Customer
 from services.customers.tagging.bulk import (
     BulkRequest,
     apply_action,
@@ -28,6 +31,7 @@ from services.customers.tagging.bulk import (
     selected_customers,
 )
 from services.customers.tagging.errors import BulkJobNotFound
+from services.customers.tagging.set_based import id_in
 from shared.db import UnitOfWork, utcnow
 from shared.logging import correlated
 
@@ -103,13 +107,16 @@ def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) 
         if job.status != "running" or progress.get("runner") != runner:
             return False
         request = BulkRequest.from_params(job.action, job.params)
-        after = uuid.UUID(progress["after"]) if progress.get("after") else None
         check_inputs(session, request)
-        ids = lock_next_customers(session, selected_customers(session, request), after, chunk_size)
         now = utcnow()
-        if not ids:
+        if not progress.get("targets_taken"):  # the first chunk takes them, in its transaction
+            job.matched = _take_targets(session, job.id, request)
+            job.params = _with_progress(job.params, targets_taken=True)
+        after = uuid.UUID(progress["after"]) if progress.get("after") else None
+        targets = _next_targets(session, job.id, after, chunk_size)
+        if not targets:
+            session.execute(delete(BulkJobTarget).where(BulkJobTarget.job_id == job.id))
             job.status = "done"
-            job.matched = job.processed
             job.finished_at = now
             uow.commit()
             log.info(
@@ -117,12 +124,50 @@ def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) 
                 extra={"job_id": str(job_id), "processed": job.processed, "changed": job.changed},
             )
             return False
+        # The targets still there (a customer deleted since is skipped), locked in id order.
+        ids = lock_next_customers(
+            session,
+            select(Customer.id).where(id_in(session, Customer.id, targets)),
+            None,
+            chunk_size,
+        )
         job.changed += apply_action(uow, request, ids, now)
-        job.processed += len(ids)
-        job.matched = max(job.matched, job.processed)
-        job.params = _with_progress(job.params, after=str(ids[-1]), heartbeat_at=now.isoformat())
+        job.processed += len(targets)
+        job.params = _with_progress(
+            job.params, after=str(targets[-1]), heartbeat_at=now.isoformat()
+        )
         uow.commit()
         return True
+
+
+def _take_targets(session: Session, job_id: uuid.UUID, request: BulkRequest) -> int:
+    """Write the ids of the customers the job's request selects now; how many."""
+    selection = selected_customers(session, request).subquery()
+    targets = BulkJobTarget.__table__
+    assert isinstance(targets, Table)
+    written = session.connection().execute(
+        insert(targets).from_select(
+            ["job_id", "customer_id"],
+            select(literal(job_id, BulkJobTarget.job_id.type), selection.c.id),
+        ),
+        execution_options={"preserve_rowcount": True},  # an INSERT's count is not kept otherwise
+    )
+    return int(written.rowcount)
+
+
+def _next_targets(
+    session: Session, job_id: uuid.UUID, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """The job's next `limit` target ids after `after`, in id order (one index range)."""
+    statement = (
+        select(BulkJobTarget.customer_id)
+        .where(BulkJobTarget.job_id == job_id)
+        .order_by(BulkJobTarget.customer_id)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(BulkJobTarget.customer_id > after)
+    return list(session.scalars(statement))
 
 
 def _record_failure(uow: UnitOfWork, job_id: uuid.UUID, runner: str, exc: Exception) -> None:

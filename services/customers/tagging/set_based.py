@@ -13,23 +13,29 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, Uuid, bindparam, cast, false, func, select, update
+from sqlalchemy import (
+    CTE,
+    ColumnElement,
+    Table,
+    Text,
+    Uuid,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from services.customers.events import contact_of
-from services.customers.models import Customer
+from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
+from services.customers.models import Customer, TagView
+from shared.db import UnitOfWork, check_outbox_payload
 
 # The columns `services.customers.events.contact_of` reads, selected with a statement's RETURNING.
-CONTACT_COLUMNS = (
-    Customer.email,
-    Customer.language,
-    Customer.first_name,
-    Customer.last_name,
-    Customer.company_name,
-    Customer.email_consent,
-    Customer.newsletter_subscribed,
-)
+CONTACT_COLUMNS = tuple(getattr(Customer, name) for name in CONTACT_FIELDS)
 
 Contacts = dict[uuid.UUID, dict[str, Any]]
 
@@ -47,15 +53,21 @@ def id_in(session: Session, column: Any, ids: Collection[uuid.UUID]) -> ColumnEl
     if dialect == "postgresql":
         # `IN (SELECT unnest(:ids))` is planned as a hash join; `= ANY(:ids)` would compare
         # every row with every id (the array is a parameter, so it is not hashed).
-        # One text literal cast to uuid[]: far cheaper to send than 100,000 bound UUIDs.
-        literal = "{" + ",".join(str(value) for value in ids) + "}"
-        array = cast(bindparam(None, literal, type_=Text(), unique=True), postgresql.ARRAY(Uuid()))
-        return column.in_(select(func.unnest(array)))  # type: ignore[no-any-return]
+        return column.in_(select(func.unnest(uuid_array(ids))))  # type: ignore[no-any-return]
     if dialect == "sqlite":
         # Uuid columns hold 32 hex digits on SQLite.
         listed = func.json_each(json.dumps([value.hex for value in ids])).table_valued("value")
         return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
     return column.in_(list(ids))  # type: ignore[no-any-return]
+
+
+def uuid_array(ids: Collection[uuid.UUID]) -> ColumnElement[Any]:
+    """PostgreSQL: the ids as one `uuid[]` parameter.
+
+    One text literal cast to uuid[]: far cheaper to send than 100,000 bound UUIDs.
+    """
+    text = "{" + ",".join(str(value) for value in ids) + "}"
+    return cast(bindparam(None, text, type_=Text(), unique=True), postgresql.ARRAY(Uuid()))
 
 
 def insert_for(session: Session, model: Any) -> Any:
@@ -85,3 +97,58 @@ def touch_customers(session: Session, ids: Collection[uuid.UUID], now: datetime)
         .execution_options(synchronize_session=False)
     )
     return {row.id: contact_from_row(row) for row in rows}
+
+
+def tagging_json(
+    customer_id: Any, tag_id: Any, tag_name: Any, reason: str, contact: Any
+) -> ColumnElement[Any]:
+    """`usecases.tagging_data` in SQL: the data of `customer.tagged` / `customer.untagged`."""
+    return func.json_build_object(
+        "customer_id", cast(customer_id, Text),
+        "tag_id", cast(tag_id, Text),
+        "tag_name", tag_name,
+        "reason", literal(reason),
+        "customer", contact,
+    )  # fmt: skip
+
+
+def touch_and_emit_in_sql(
+    uow: UnitOfWork, kind: str, changed: CTE, reason: str, now: datetime
+) -> int:
+    """PostgreSQL: the rest of a set-based tagging, in the statement that changed the links.
+
+    `changed` is the `INSERT … RETURNING` or `DELETE … RETURNING` (customer_id, tag_id) of the
+    links; the same statement bumps the version of every customer it changed and writes one
+    `kind` event per pair to the outbox, its data and envelope built by PostgreSQL. Nothing
+    travels through Python, which at 100,000 customers is most of the time saved. How many
+    customers changed.
+    """
+    customers = Customer.__table__
+    assert isinstance(customers, Table)
+    touched = (
+        update(customers)
+        .where(customers.c.id.in_(select(changed.c.customer_id)))
+        .values(version=customers.c.version + 1, updated_at=now)
+        .returning(customers.c.id, *(customers.c[name] for name in CONTACT_FIELDS))
+        .cte("touched")
+    )
+    tags = TagView.__table__
+    events = select(
+        tagging_json(
+            changed.c.customer_id, changed.c.tag_id, tags.c.name, reason, contact_json(touched.c)
+        ).label("data"),
+        cast(changed.c.customer_id, Text).label("subject"),
+    ).select_from(
+        changed.join(touched, touched.c.id == changed.c.customer_id).outerjoin(
+            tags, tags.c.id == changed.c.tag_id
+        )
+    )
+    written = uow.outbox_insert_from(kind, events).cte("written")
+    count, payload = uow.session.execute(
+        select(
+            select(func.count()).select_from(touched).scalar_subquery(),
+            select(written.c.payload).limit(1).scalar_subquery(),
+        )
+    ).one()
+    check_outbox_payload(kind, payload)
+    return int(count)

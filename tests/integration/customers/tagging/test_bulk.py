@@ -63,6 +63,35 @@ def test_adding_tags_by_ids_changes_only_who_lacked_them_and_emits_per_customer_
     assert versions == {has_both: 1, has_vip: 2, has_none: 2}
 
 
+def test_bulk_events_built_by_postgresql_are_those_a_single_change_writes(
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    new_tag: Callable[..., uuid.UUID],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    # On PostgreSQL, bulk tagging builds its events in SQL; one customer's tagging in Python.
+    vip = new_tag("VIP")
+    zoe = add_customer(first_name="Zoé", last_name="Ösel", email="zoe@example.com")
+    headers = {**writer, "X-Correlation-ID": "corr-bulk-sql"}
+    path = f"/customers/{zoe}/tags"
+    assert client.post(path, json={"tag_id": str(vip)}, headers=headers).status_code == 200
+    assert client.delete(f"{path}/{vip}", headers=headers).status_code == 200
+    for action in ("add_tags", "remove_tags"):
+        response = bulk(client, headers, action=action, ids=[zoe], tag_ids=[vip])
+        assert response.get_json() == {"matched": 1, "changed": 1}
+    for kind in ("customer.tagged", "customer.untagged"):
+        single, by_sql = outbox(kind)
+        assert by_sql["id"] != single["id"]
+        for event in (single, by_sql):
+            uuid.UUID(event["id"])
+            event.pop("id")
+            event.pop("time")
+        assert by_sql == single
+        assert by_sql["correlationid"] == "corr-bulk-sql"
+        assert by_sql["data"]["customer"]["last_name"] == "Ösel"
+
+
 def test_removing_tags_by_ids_emits_untagged_for_each_removal(
     client: FlaskClient,
     writer: dict[str, str],

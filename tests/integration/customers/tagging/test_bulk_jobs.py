@@ -281,3 +281,29 @@ def test_reading_a_job_needs_customers_read(
     response = client.get(f"/customers/bulk/{uuid.uuid4()}", headers=make_token("tags:write"))
 
     assert response.status_code == 403
+
+
+def test_a_filter_job_acts_on_whom_the_filter_matched_when_it_started(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    new_tag: Callable[..., uuid.UUID],
+    tags_of: Callable[[uuid.UUID], set[uuid.UUID]],
+) -> None:
+    tag = new_tag("Lyon campaign")
+    lyon = [add_customer(address_city="Lyon") for _ in range(LIMIT + 2)]
+    response = post_bulk(client, writer, action="add_tags", filter={"city": "Lyon"}, tag_ids=[tag])
+    assert response.status_code == 202
+    uow = app.extensions["crm"].uow
+    claimed = claim_next_job(uow())
+    assert claimed is not None
+    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    latecomer = add_customer(address_city="Lyon")  # matches only after the job started
+
+    run_job(uow, claimed[0], claimed[1], LIMIT)
+
+    job = job_of(client, writer, response.get_json()["id"])
+    assert (job["status"], job["matched"], job["processed"]) == ("done", LIMIT + 2, LIMIT + 2)
+    assert all(tags_of(customer) == {tag} for customer in lyon)
+    assert tags_of(latecomer) == set()

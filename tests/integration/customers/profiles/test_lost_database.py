@@ -1,0 +1,37 @@
+"""Reading a customer (run by the driver itself) when the database connection is lost."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from shared.db import make_engine
+
+
+def test_a_lost_connection_answers_503_then_the_next_read_succeeds(
+    app: Flask, client: FlaskClient, writer: dict[str, str]
+) -> None:
+    created = client.post(
+        "/customers", json={"kind": "individual", "last_name": "Lost"}, headers=writer
+    )
+    assert created.status_code == 201
+    path = f"/customers/{created.get_json()['id']}"
+    assert client.get(path, headers=writer).status_code == 200
+    killer = make_engine(app.extensions["crm"].settings.database_url)
+    try:
+        with killer.connect() as connection:  # as a database restart would
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        killer.dispose()
+
+    lost = client.get(path, headers=writer)
+
+    assert lost.status_code == 503
+    assert lost.headers["Retry-After"] == "1"
+    assert client.get(path, headers=writer).get_json()["last_name"] == "Lost"
