@@ -96,8 +96,11 @@ def run_bulk_action(
         session = uow.session
         check_inputs(session, request)
         selection = selected_customers(session, request)
-        ids = lock_next_customers(session, selection, None, sync_limit + 1)
-        if len(ids) <= sync_limit:
+        # Counted before anything is locked: a job's 100,000 customers are not locked for nothing.
+        probe = selection.order_by(None).limit(sync_limit + 1).subquery()
+        small = (session.scalar(select(func.count()).select_from(probe)) or 0) <= sync_limit
+        ids = lock_next_customers(session, selection, None, sync_limit + 1) if small else []
+        if small and len(ids) <= sync_limit:  # (more may match by the time they are locked)
             changed = apply_action(uow, request, ids, utcnow())
             uow.commit()
             return BulkResult(matched=len(ids), changed=changed)
