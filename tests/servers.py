@@ -66,3 +66,23 @@ def fresh_vhost(name: str) -> str:
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
     return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{name}"
+
+
+def cut_database_sessions(url: str) -> int:
+    """Terminate every session of this database but the caller's, as a restart would; how many."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return len(
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()

@@ -11,19 +11,7 @@ from sqlalchemy import Engine, text
 from services.tags.app import create_app
 from shared.db import make_engine
 from shared.settings import Settings
-
-
-def _cut_every_other_connection(engine: Engine) -> int:
-    """Terminate every other session of this database, as a database restart would; how many."""
-    with engine.connect() as connection:
-        return len(
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).all()
-        )
+from tests.servers import cut_database_sessions
 
 
 def _backend_pid(engine: Engine) -> int:
@@ -39,15 +27,13 @@ def tags_settings(pg_settings: Callable[..., Settings]) -> Settings:
 
 def test_a_connection_cut_while_idle_is_replaced_before_use(tags_settings: Settings):
     engine = make_engine(tags_settings.database_url, ping_after=0.05)
-    killer = make_engine(tags_settings.database_url)
     try:
         before = _backend_pid(engine)
-        assert _cut_every_other_connection(killer) >= 1
+        assert cut_database_sessions(tags_settings.database_url) >= 1
         time.sleep(0.1)  # idle for longer than ping_after: pinged, found dead, replaced
         assert _backend_pid(engine) != before
     finally:
         engine.dispose()
-        killer.dispose()
 
 
 def test_a_connection_lost_mid_traffic_answers_503_then_the_pool_recovers(
@@ -56,10 +42,9 @@ def test_a_connection_lost_mid_traffic_answers_503_then_the_pool_recovers(
     app = create_app(tags_settings)
     client = app.test_client()
     headers = make_token("customers:read")
-    killer = make_engine(tags_settings.database_url)
     try:
         assert client.get("/tags", headers=headers).status_code == 200
-        assert _cut_every_other_connection(killer) >= 1
+        assert cut_database_sessions(tags_settings.database_url) >= 1
         # Within the idle window the connection is not pinged (no round trip per request): the
         # statement meets the cut, and the client is told to retry.
         lost = client.get("/tags", headers=headers)
@@ -69,4 +54,3 @@ def test_a_connection_lost_mid_traffic_answers_503_then_the_pool_recovers(
         assert client.get("/tags", headers=headers).status_code == 200  # pool renewed
     finally:
         app.extensions["crm"].engine.dispose()
-        killer.dispose()
