@@ -14,12 +14,14 @@ column for (resume point, runner, heartbeat) lives under `params["progress"]`.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, delete, insert, literal, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import BulkJob, BulkJobTarget, Customer
@@ -38,6 +40,9 @@ from shared.logging import correlated
 log = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(minutes=2)
+T = TypeVar("T")
+CHUNK_ATTEMPTS = 3
+CHUNK_RETRY_SECONDS = 0.5
 CLAIM_CANDIDATES = 20
 
 
@@ -85,17 +90,45 @@ def run_job(
     uow_factory: Callable[[], UnitOfWork], job_id: uuid.UUID, runner: str, chunk_size: int
 ) -> None:
     """Run a claimed job chunk by chunk until done; a failure is recorded in the job."""
-    with uow_factory() as uow:
-        job = uow.session.get(BulkJob, job_id)
-        assert job is not None
-        correlation_id = job.correlation_id
-    with correlated(correlation_id, "customers"):
+
+    def correlation_of_job() -> str | None:
+        with uow_factory() as uow:
+            job = uow.session.get(BulkJob, job_id)
+            assert job is not None
+            return job.correlation_id
+
+    def next_chunk() -> bool:
+        return run_chunk(uow_factory(), job_id, runner, chunk_size)
+
+    with correlated(_retrying(correlation_of_job, job_id), "customers"):
         try:
-            while run_chunk(uow_factory(), job_id, runner, chunk_size):
+            while _retrying(next_chunk, job_id):
                 pass
         except Exception as exc:  # noqa: BLE001  (recorded in the job, for the person who asked)
             log.exception("bulk job failed", extra={"job_id": str(job_id)})
             _record_failure(uow_factory(), job_id, runner, exc)
+
+
+def _retrying(action: Callable[[], T], job_id: uuid.UUID) -> T:
+    """`action` (one transaction), run again after a transient database error.
+
+    Deadlocks and lost connections (a database restart) fail a transaction that changed
+    nothing, so running it again is safe; after `CHUNK_ATTEMPTS` failures in a row the error
+    stands, and the job records it.
+    """
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            return action()
+        except OperationalError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            log.warning(
+                "bulk job transaction failed on a transient database error; trying again",
+                exc_info=True,
+                extra={"job_id": str(job_id), "attempt": attempt},
+            )
+            time.sleep(CHUNK_RETRY_SECONDS * attempt)
+    raise AssertionError("unreachable")
 
 
 def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) -> bool:

@@ -25,6 +25,7 @@ from shared.db import utcnow
 from shared.events.envelope import CloudEvent
 from shared.settings import Settings
 from tests.backbone import wait_until
+from tests.servers import cut_database_sessions
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -307,3 +308,30 @@ def test_a_filter_job_acts_on_whom_the_filter_matched_when_it_started(
     assert (job["status"], job["matched"], job["processed"]) == ("done", LIMIT + 2, LIMIT + 2)
     assert all(tags_of(customer) == {tag} for customer in lyon)
     assert tags_of(latecomer) == set()
+
+
+def test_a_chunk_cut_off_from_the_database_is_run_again_and_the_job_finishes(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    new_tag: Callable[..., uuid.UUID],
+    tags_of: Callable[[uuid.UUID], set[uuid.UUID]],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    tag = new_tag("Resilient")
+    customers = [add_customer() for _ in range(LIMIT + 2)]
+    response = post_bulk(client, writer, action="add_tags", ids=customers, tag_ids=[tag])
+    uow = app.extensions["crm"].uow
+    claimed = claim_next_job(uow())
+    assert claimed is not None
+    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    # The database drops every connection (a restart) between two chunks.
+    assert cut_database_sessions(app.extensions["crm"].settings.database_url) >= 1
+
+    run_job(uow, claimed[0], claimed[1], LIMIT)
+
+    job = job_of(client, writer, response.get_json()["id"])
+    assert (job["status"], job["processed"], job["changed"]) == ("done", LIMIT + 2, LIMIT + 2)
+    assert all(tags_of(customer) == {tag} for customer in customers)
+    assert len(outbox("customer.tagged")) == LIMIT + 2
