@@ -86,8 +86,28 @@ def run_migrations(context: Any, target_metadata: Any) -> None:
     _run(context, connection, target_metadata)
 
 
+def for_this_database(dialect_name: str) -> Any:
+    """An autogenerate `include_object` that skips what the models build on other backends only.
+
+    A model's index limited with `.ddl_if(dialect="postgresql")` (a trigram index, say) exists
+    only on PostgreSQL: on SQLite, autogenerate must not propose to add it.
+    """
+
+    def include_object(item: Any, _name: Any, _type: Any, _reflected: bool, _compare: Any) -> bool:
+        condition = getattr(item, "_ddl_if", None)
+        dialect = getattr(condition, "dialect", None)
+        return dialect is None or dialect == dialect_name
+
+    return include_object
+
+
 def _run(context: Any, connection: Any, target_metadata: Any) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=for_this_database(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -73,6 +75,43 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_created_at_id", "created_at", "id"),
         Index("ix_customers_status_created_at", "status", "created_at"),
+        # The list's indexes (migration 0004 says why each one).
+        Index("ix_customers_sort_name_id", "sort_name", "id"),
+        Index(
+            "ix_customers_country_created_at_id_status",
+            "address_country",
+            "created_at",
+            "id",
+            "status",
+        ),
+        Index(
+            "ix_customers_suppliers_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=text("is_supplier"),
+            sqlite_where=text("is_supplier"),
+        ),
+        # PostgreSQL only: trigram search for `q`, and the case-insensitive filters in order.
+        Index(
+            "ix_customers_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+        *(
+            Index(
+                f"ix_customers_lower_{name}_created_at_id_status",
+                func.lower(text(column)),
+                "created_at",
+                "id",
+                "status",
+            ).ddl_if(dialect="postgresql")
+            for name, column in (
+                ("city", "address_city"),
+                ("region", "address_region"),
+                ("postal_code", "address_postal_code"),
+            )
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
