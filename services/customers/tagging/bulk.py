@@ -196,14 +196,17 @@ def _add_tags(
 ) -> int:
     session = uow.session
     if dialect_name(session) == "postgresql":
+        # The ids are of locked, existing customers: they pair with the tags as they are, with
+        # no second look-up of each customer (the foreign key still checks them).
+        customers = select(func.unnest(uuid_array(ids)).label("id")).subquery()
         tags = select(func.unnest(uuid_array(sorted(set(tag_ids)))).label("tag_id")).subquery()
         added = (
             postgresql.insert(CustomerTag)
             .from_select(
                 ["customer_id", "tag_id", "created_at"],
-                select(Customer.id, tags.c.tag_id, literal(now, UtcDateTime()))
-                .join(tags, true())
-                .where(id_in(session, Customer.id, ids)),
+                select(customers.c.id, tags.c.tag_id, literal(now, UtcDateTime())).join(
+                    tags, true()
+                ),
             )
             .on_conflict_do_nothing()
             .returning(CustomerTag.customer_id, CustomerTag.tag_id)
