@@ -419,7 +419,7 @@ class DriverQuery:
         try:
             driver.autocommit = True
             with driver.cursor(row_factory=namedtuple_row) as cursor:
-                rows = list(cursor.execute(sql, params).fetchall())
+                rows = cursor.execute(sql, params).fetchall()
             driver.autocommit = False
             return rows
         except engine.dialect.loaded_dbapi.Error as error:

@@ -22,13 +22,13 @@ from sqlalchemy import Select, delete, func, literal, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from services.customers.events import contact_of
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
 from services.customers.models import BulkJob, Customer, CustomerTag, Status
 from services.customers.tagging.errors import InvalidFilter, UnknownStatusKey
 from services.customers.tagging.projection import require_tags
 from services.customers.tagging.set_based import (
     CONTACT_COLUMNS,
-    contact_from_row,
     dialect_name,
     id_in,
     insert_for,
@@ -289,7 +289,7 @@ def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -
                 "from": old,
                 "to": to,
                 "reason": MANUAL,
-                "customer": contact_from_row(row),
+                "customer": contact_of(row),
             }
             yield data, str(row.id)
 

@@ -1,14 +1,15 @@
 """Bulk jobs: the bulk actions too large for a request, run by the worker in chunks.
 
 A worker claims a queued job with `FOR UPDATE SKIP LOCKED`, so that several workers never run
-the same job. Its first transaction takes the ids of the customers its request selects (by ids,
-or what its filter matches then) into `bulk_job_targets`: the job acts on those, walking them in
-id order, and a customer who starts matching the filter later is not swept in. Each chunk is one
-transaction: the customers' changes, their events and the job's
-progress (`processed`, `changed`, and where to resume) commit together, so a job stopped at any
-point says exactly what it did. A job whose worker died (no progress for `STALE_AFTER`) is
-claimed again and resumes after its last committed chunk. Bookkeeping that the table has no
-column for (resume point, runner, heartbeat) lives under `params["progress"]`.
+the same job. Its first chunk takes the ids of the customers its request selects (by ids, or
+what its filter matches then) into `bulk_job_targets`: the job acts on those, walking them in id
+order, and a customer who starts matching the filter later is not swept in. Each chunk is one
+transaction: the customers' changes, their events and the job's progress (`processed`,
+`changed`, and where to resume) commit together, so a job stopped at any point says exactly
+what it did. A chunk failed by a transient database error is run again. A job whose worker died
+(no progress for `STALE_AFTER`) is claimed again and resumes after its last committed chunk.
+Bookkeeping that the table has no column for (resume point, runner, heartbeat) lives under
+`params["progress"]`.
 """
 
 from __future__ import annotations

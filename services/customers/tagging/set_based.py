@@ -80,11 +80,6 @@ def insert_for(session: Session, model: Any) -> Any:
     raise NotImplementedError(f"set-based tagging does not support {dialect}")
 
 
-def contact_from_row(row: Any) -> dict[str, Any]:
-    """The `customer` of an event from a row holding `CONTACT_COLUMNS` (`contact_of` reads it)."""
-    return contact_of(row)
-
-
 def touch_customers(session: Session, ids: Collection[uuid.UUID], now: datetime) -> Contacts:
     """Bump the version and `updated_at` of these customers; their contact fields by id."""
     if not ids:
@@ -96,7 +91,7 @@ def touch_customers(session: Session, ids: Collection[uuid.UUID], now: datetime)
         .returning(Customer.id, *CONTACT_COLUMNS)
         .execution_options(synchronize_session=False)
     )
-    return {row.id: contact_from_row(row) for row in rows}
+    return {row.id: contact_of(row) for row in rows}
 
 
 def tagging_json(

@@ -11,7 +11,7 @@ from services.customers.models import Customer, Status, TagView
 from services.customers.tagging.bulk import BulkRequest
 from services.customers.tagging.errors import UnknownTags
 from services.customers.tagging.projection import display_order, name_key
-from services.customers.tagging.set_based import CONTACT_COLUMNS, contact_from_row
+from services.customers.tagging.set_based import CONTACT_COLUMNS
 from services.customers.tagging.statuses import status_etag
 
 
@@ -27,7 +27,7 @@ def test_bulk_events_carry_the_same_customer_fields_as_single_ones() -> None:
     Row = namedtuple("Row", [column.key for column in CONTACT_COLUMNS])  # type: ignore[misc]
     row = Row(*(getattr(customer, column.key) for column in CONTACT_COLUMNS))
 
-    assert contact_from_row(row) == contact_of(customer)
+    assert contact_of(row) == contact_of(customer)
 
 
 def tag(name: str, order: int | None) -> TagView:
