@@ -18,11 +18,23 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import Select, delete, func, literal, select, true, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Text,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from services.customers.events import contact_of
+from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
 from services.customers.models import BulkJob, Customer, CustomerTag, Status
 from services.customers.tagging.errors import InvalidFilter, UnknownStatusKey
@@ -30,6 +42,7 @@ from services.customers.tagging.projection import require_tags
 from services.customers.tagging.set_based import (
     CONTACT_COLUMNS,
     dialect_name,
+    emit_in_sql,
     id_in,
     insert_for,
     touch_and_emit_in_sql,
@@ -260,6 +273,33 @@ def _remove_tags(
 
 def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -> int:
     session = uow.session
+    if dialect_name(session) == "postgresql":
+        customers = Customer.__table__
+        assert isinstance(customers, Table)
+        # `FROM before` reads each row as the statement found it: its `from` status.
+        before = (
+            select(customers.c.id, customers.c.status.label("old"))
+            .where(id_in(session, customers.c.id, ids), customers.c.status != to)
+            .subquery("before")
+        )
+        changed = (
+            update(customers)
+            .where(customers.c.id == before.c.id)
+            .values(
+                status=to, status_changed_at=now, updated_at=now, version=customers.c.version + 1
+            )
+            .returning(customers.c.id, before.c.old, *(customers.c[n] for n in CONTACT_FIELDS))
+            .cte("changed")
+        )
+        data = func.json_build_object(
+            "customer_id", cast(changed.c.id, Text),
+            "from", changed.c.old,
+            "to", literal(to),
+            "reason", literal(MANUAL),
+            "customer", contact_json(changed.c),
+        )  # fmt: skip
+        statuses = select(data.label("data"), cast(changed.c.id, Text).label("subject"))
+        return emit_in_sql(uow, "customer.status_changed", statuses, changed)
     previous = session.scalars(
         select(Customer.status)
         .where(id_in(session, Customer.id, ids), Customer.status != to)
@@ -299,6 +339,33 @@ def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -
 
 def _delete(uow: UnitOfWork, ids: list[uuid.UUID]) -> int:
     session = uow.session
+    if dialect_name(session) == "postgresql":
+        customers, links = Customer.__table__, CustomerTag.__table__
+        assert isinstance(customers, Table) and isinstance(links, Table)
+        # Read in the statement's snapshot: the links as they were before the cascade.
+        tag_id = cast(links.c.tag_id, Text).collate("C")  # sorted as Python sorts strings
+        had = (
+            select(
+                links.c.customer_id,
+                func.json_agg(postgresql.aggregate_order_by(tag_id, tag_id)).label("tag_ids"),
+            )
+            .where(id_in(session, links.c.customer_id, ids))
+            .group_by(links.c.customer_id)
+            .cte("had")
+        )
+        gone = (
+            delete(customers)
+            .where(id_in(session, customers.c.id, ids))
+            .returning(customers.c.id)
+            .cte("gone")
+        )
+        data = func.json_build_object(
+            "customer_id", cast(gone.c.id, Text),
+            "tag_ids", func.coalesce(had.c.tag_ids, literal_column("'[]'::json")),
+        )  # fmt: skip
+        deletions = select(data.label("data"), cast(gone.c.id, Text).label("subject"))
+        deletions = deletions.select_from(gone.outerjoin(had, had.c.customer_id == gone.c.id))
+        return emit_in_sql(uow, "customer.deleted", deletions, gone)
     tags: defaultdict[uuid.UUID, list[str]] = defaultdict(list)
     rows = session.execute(
         select(CustomerTag.customer_id, CustomerTag.tag_id).where(

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     CTE,
     ColumnElement,
+    Select,
     Table,
     Text,
     Uuid,
@@ -138,10 +139,21 @@ def touch_and_emit_in_sql(
             tags, tags.c.id == changed.c.tag_id
         )
     )
+    return emit_in_sql(uow, kind, events, touched)
+
+
+def emit_in_sql(uow: UnitOfWork, kind: str, events: Select[Any], changed: CTE) -> int:
+    """PostgreSQL: run the statement whose `changed` CTE makes the change and whose `events`
+    select their data (`data`, `subject`), writing those to the outbox; how many rows changed.
+
+    One statement: the change, then one event per row of `events`, its data and envelope built
+    by PostgreSQL (`UnitOfWork.outbox_insert_from`); the first event's data is checked against
+    the catalogue, as `emit_many` checks its first item.
+    """
     written = uow.outbox_insert_from(kind, events).cte("written")
     count, payload = uow.session.execute(
         select(
-            select(func.count()).select_from(touched).scalar_subquery(),
+            select(func.count()).select_from(changed).scalar_subquery(),
             select(written.c.payload).limit(1).scalar_subquery(),
         )
     ).one()

@@ -92,6 +92,49 @@ def test_bulk_events_built_by_postgresql_are_those_a_single_change_writes(
         assert by_sql["data"]["customer"]["last_name"] == "Ösel"
 
 
+def _without_id_and_time(event: dict[str, Any]) -> dict[str, Any]:
+    uuid.UUID(event.pop("id"))
+    event.pop("time")
+    return event
+
+
+def test_bulk_status_and_delete_events_built_by_postgresql_are_those_a_single_change_writes(
+    client: FlaskClient,
+    deleter: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    new_tag: Callable[..., uuid.UUID],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    headers = {**deleter, "X-Correlation-ID": "corr-bulk-sql"}
+    tags = sorted((new_tag("B"), new_tag("A"), new_tag("C")), key=str)
+    one = add_customer(first_name="Zoé", status="lead", tags=tags)
+    two = add_customer(first_name="Zoé", status="lead", tags=tags)
+    patched = client.patch(f"/customers/{one}", json={"status": "vip"}, headers=headers)
+    assert patched.status_code == 200
+    assert bulk(client, headers, action="set_status", ids=[two], status="vip").get_json() == {
+        "matched": 1,
+        "changed": 1,
+    }
+    assert client.delete(f"/customers/{one}", headers=headers).status_code == 204
+    assert bulk(client, headers, action="delete", ids=[two]).get_json() == {
+        "matched": 1,
+        "changed": 1,
+    }
+    for kind in ("customer.status_changed", "customer.deleted"):
+        single, by_sql = (_without_id_and_time(event) for event in outbox(kind))
+        assert (single["subject"], by_sql["subject"]) == (str(one), str(two))
+        assert by_sql["data"].pop("customer_id") == str(two)
+        assert single["data"].pop("customer_id") == str(one)
+        for event in (single, by_sql):  # the two customers' own email and name aside
+            event.pop("subject")
+            if "customer" in event["data"]:
+                assert "@" in event["data"]["customer"].pop("email")
+                assert event["data"]["customer"].pop("last_name").startswith("Last")
+        assert by_sql == single
+    [deleted] = outbox("customer.deleted", subject=two)
+    assert deleted["data"]["tag_ids"] == [str(tag) for tag in tags]  # sorted, as one delete's
+
+
 def test_removing_tags_by_ids_emits_untagged_for_each_removal(
     client: FlaskClient,
     writer: dict[str, str],
