@@ -1,11 +1,12 @@
 """Bulk actions (C8, S2): add tags, remove tags, set status or delete, on ids or a filter.
 
-Set-based: the selected customers are locked in id order, then each action is a handful of
-statements whatever their number (`INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`,
-`UPDATE … RETURNING`, `DELETE … RETURNING`), and one event per changed customer goes to the
-outbox in bulk inserts. Up to `bulk_sync_limit` customers are changed in the request's one
-transaction; above, the request queues a `BulkJob` that the worker runs in chunks
-(`services.customers.tagging.bulk_jobs`).
+Set-based: the selected customers are locked in id order, then each action is one statement
+on PostgreSQL whatever their number: the change (`INSERT … ON CONFLICT DO NOTHING`, `UPDATE`,
+`DELETE`, each `RETURNING` what changed) and one event per change, written to the outbox by
+PostgreSQL itself (`set_based.emit_in_sql`), so that no row travels through Python. SQLite, for
+the embedded mode, runs the same steps as a few statements and builds the events in Python. Up
+to `bulk_sync_limit` customers are changed in the request's one transaction; above, the request
+queues a `BulkJob` that the worker runs in chunks (`services.customers.tagging.bulk_jobs`).
 """
 
 from __future__ import annotations
