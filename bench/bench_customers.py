@@ -3,13 +3,15 @@
 The database `crm_bench_customers` is seeded once with COPY (1,000,000 customers, 20 tags with a
 skewed spread, skewed cities and statuses, phones, newsletter lists) and kept between runs: it is
 reseeded only when its row count or this generator's version differs. Then, in the same run:
-- `GET /customers/{id}` requests/s, beside a bare Flask app fetching the row with psycopg;
+- `GET /customers/{id}` requests/s, beside a bare Flask app fetching the row with psycopg, in
+  interleaved rounds (the median of each is reported);
 - `GET /customers?tag=…&city=…&status=…` p50/p95, beside the same query in raw SQL;
 - a deep page of the unfiltered list (keyset) beside the first one;
 - `GET /customers?q=…` p95 (names, email parts, phones in several writings), beside raw SQL;
 - `POST /customers/bulk` adding one tag to every customer of a city (~100,000) until its job is
   done, beside the set-based SQL `INSERT … SELECT … ON CONFLICT DO NOTHING`.
-Scale with CRM_BENCH_CUSTOMERS, CRM_BENCH_CUSTOMERS_SECONDS, CRM_BENCH_CUSTOMERS_REQUESTS.
+Scale with CRM_BENCH_CUSTOMERS, CRM_BENCH_CUSTOMERS_SECONDS, CRM_BENCH_CUSTOMERS_REQUESTS and
+CRM_BENCH_CUSTOMERS_ROUNDS (interleaved rounds of the read measurement, median reported).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 from urllib.parse import urlencode
 
@@ -467,18 +470,36 @@ def api_latencies(port: int, paths: Sequence[str], headers: dict[str, str], coun
     return Stats(timings)
 
 
-def sql_latencies(dsn: str, queries: Sequence[tuple[str, Any]], count: int) -> Stats:
-    """`count` sequential executions (rows fetched) cycling over `queries`, after a warm-up."""
+def paired_latencies(
+    port: int,
+    paths: Sequence[str],
+    headers: dict[str, str],
+    dsn: str,
+    queries: Sequence[tuple[str, Any]],
+    count: int,
+) -> tuple[Stats, Stats]:
+    """`count` GETs cycling over `paths`, each followed by the same request in raw SQL.
+
+    Interleaved one by one (after a warm-up pass of both), so that a burst of someone else's
+    load on these shared machines weighs on both sides alike. The API's latencies, then SQL's.
+    """
+    api_latencies(port, paths, headers, 0)  # the warm-up pass
+    api_timings, sql_timings = [], []
     with psycopg.connect(dsn, autocommit=True) as connection:
         for sql, params in queries:
             connection.execute(sql, params).fetchall()
-        timings = []
         for index in range(count):
+            path = paths[index % len(paths)]
+            started = time.perf_counter()
+            status, _ = get(port, path, headers)
+            api_timings.append(time.perf_counter() - started)
+            if status != 200:
+                raise RuntimeError(f"GET {path} answered {status}")
             sql, params = queries[index % len(queries)]
             started = time.perf_counter()
             connection.execute(sql, params).fetchall()
-            timings.append(time.perf_counter() - started)
-    return Stats(timings)
+            sql_timings.append(time.perf_counter() - started)
+    return Stats(api_timings), Stats(sql_timings)
 
 
 @dataclass(frozen=True)
@@ -662,6 +683,7 @@ def bench_customers() -> list[Result]:
     count = env_int("CRM_BENCH_CUSTOMERS", 1_000_000)
     seconds = env_float("CRM_BENCH_CUSTOMERS_SECONDS", 10.0)
     requests = env_int("CRM_BENCH_CUSTOMERS_REQUESTS", 300)
+    rounds = env_int("CRM_BENCH_CUSTOMERS_ROUNDS", 3)
     wrk = find_wrk()
     if wrk is None:
         raise RuntimeError("the customers benchmark needs wrk (apt-get install wrk)")
@@ -681,12 +703,6 @@ def bench_customers() -> list[Result]:
             work / "raw.log",
             worker_timeout=120,
         )
-        try:
-            raw.start(id_paths[0], {})
-            say(f"customers: bare Flask + psycopg, GET by id: {seconds:.0f} s of load")
-            raw_reads = throughput(wrk, raw.port, id_paths, {}, seconds, work)
-        finally:
-            raw.stop()
         ours = Gunicorn(
             "services.customers.app:create_app()",
             {"CRM_CUSTOMERS_DATABASE_URL": url, "CRM_JWT_SECRET": JWT_SECRET},
@@ -694,18 +710,26 @@ def bench_customers() -> list[Result]:
             worker_timeout=120,
         )
         try:
-            ours.start(id_paths[0], headers)
-            say(f"customers: our GET /customers/{{id}}: {seconds:.0f} s of load")
-            reads = throughput(wrk, ours.port, id_paths, headers, seconds, work)
+            try:
+                raw.start(id_paths[0], {})
+                ours.start(id_paths[0], headers)
+                raw_reads, reads = read_rounds(
+                    wrk, raw, ours, id_paths, headers, rounds, seconds, work
+                )
+            finally:
+                raw.stop()
             results.append(
                 Result(
                     "GET /customers/{id}, req/s",
-                    reads.requests_per_second,
+                    median(load.requests_per_second for load in reads),
                     "req/s",
-                    raw_reads.requests_per_second,
+                    median(load.requests_per_second for load in raw_reads),
                     goal=">= 0.5x the bare Flask + psycopg one-row fetch",
-                    note=f"wrk {LOAD_THREADS} threads, {LOAD_CONNECTIONS} conns, {seconds:.0f} s, "
-                    f"{WORKERS} sync workers, 1,000 ids; errors {reads.errors}/{raw_reads.errors}",
+                    note=f"median of {rounds} interleaved rounds (ours "
+                    f"{_figures(reads)}; raw {_figures(raw_reads)}); wrk {LOAD_THREADS} threads, "
+                    f"{LOAD_CONNECTIONS} conns, {seconds:.0f} s each, {WORKERS} sync workers, "
+                    f"1,000 ids; errors {sum(load.errors for load in reads)}/"
+                    f"{sum(load.errors for load in raw_reads)}",
                 )
             )
             results += list_results(ours.port, headers, dsn, load, requests)
@@ -716,18 +740,48 @@ def bench_customers() -> list[Result]:
     return results
 
 
+def read_rounds(
+    wrk: str,
+    raw: Gunicorn,
+    ours: Gunicorn,
+    paths: Sequence[str],
+    headers: dict[str, str],
+    rounds: int,
+    seconds: float,
+    work: Path,
+) -> tuple[list[Load], list[Load]]:
+    """GET by id on both servers in interleaved rounds (raw, ours, then ours, raw, …).
+
+    These machines are shared: a burst of someone else's load during one 10-second window
+    would otherwise count against whichever server happened to be measured then.
+    """
+    raw_loads: list[Load] = []
+    our_loads: list[Load] = []
+    for index in range(rounds):
+        order = [(raw, {}, raw_loads), (ours, headers, our_loads)]
+        for server, server_headers, loads in order if index % 2 == 0 else order[::-1]:
+            name = "bare Flask + psycopg" if server is raw else "ours"
+            say(f"customers: GET by id, round {index + 1}/{rounds}, {name}: {seconds:.0f} s")
+            loads.append(throughput(wrk, server.port, paths, server_headers, seconds, work))
+    return raw_loads, our_loads
+
+
+def _figures(loads: list[Load]) -> str:
+    return "/".join(f"{load.requests_per_second:,.0f}" for load in loads)
+
+
 def list_results(
     port: int, headers: dict[str, str], dsn: str, load: Workload, requests: int
 ) -> list[Result]:
     """Filtered list p50/p95 and a deep page, beside the same queries in raw SQL."""
-    say(f"customers: filtered list, {requests} sequential requests and as many raw queries")
+    say(f"customers: filtered list, {requests} requests, each followed by its raw query")
     paths = [
         _query({"status": status, "city": city, "tag": str(tag)})
         for status, city, tag in load.filters
     ]
-    api = api_latencies(port, paths, headers, requests)
-    sql = sql_latencies(dsn, [(LIST_SQL, filters) for filters in load.filters], requests)
-    setup = f"{len(paths)} status x city x tag combinations, {requests} sequential requests"
+    queries = [(LIST_SQL, filters) for filters in load.filters]
+    api, sql = paired_latencies(port, paths, headers, dsn, queries, requests)
+    setup = f"{len(paths)} status x city x tag combinations, {requests} requests interleaved"
     results = [
         Result("list tag+city+status, p50", api.percentile(0.5), "ms", sql.percentile(0.5), False,
                note=f"{setup}; baseline: the same query in raw SQL (psycopg, rows fetched)"),
@@ -739,8 +793,8 @@ def list_results(
         for position in load.deep
     ]
     first = api_latencies(port, ["/customers"], headers, requests // 3)
-    deep = api_latencies(port, deep_paths, headers, requests // 3)
-    deep_sql = sql_latencies(dsn, [(DEEP_SQL, position) for position in load.deep], requests // 3)
+    deep_queries = [(DEEP_SQL, position) for position in load.deep]
+    deep, deep_sql = paired_latencies(port, deep_paths, headers, dsn, deep_queries, requests // 3)
     results.append(
         Result("list page 99% deep (keyset), p95", deep.percentile(0.95), "ms",
                deep_sql.percentile(0.95), False,
@@ -754,9 +808,10 @@ def search_results(
     port: int, headers: dict[str, str], dsn: str, load: Workload, requests: int
 ) -> list[Result]:
     """`q` p95 over names, email parts and phones, beside the same LIKEs in raw SQL."""
-    say(f"customers: q search, {requests} sequential requests and as many raw queries")
-    api = api_latencies(port, [_query({"q": q}) for q in load.searches], headers, requests)
-    sql = sql_latencies(dsn, [search_sql(q) for q in load.searches], requests)
+    say(f"customers: q search, {requests} requests, each followed by its raw query")
+    paths = [_query({"q": q}) for q in load.searches]
+    queries = [search_sql(q) for q in load.searches]
+    api, sql = paired_latencies(port, paths, headers, dsn, queries, requests)
     return [
         Result("q search, p95", api.percentile(0.95), "ms", sql.percentile(0.95), False,
                note=f"{len(load.searches)} searches (names, email parts, phones as typed); "
