@@ -48,6 +48,15 @@ def run_jobs(app: Flask) -> int:
     return run_queued_jobs(app.extensions["crm"].uow, LIMIT)
 
 
+def start_job(app: Flask) -> tuple[Callable[[], Any], tuple[uuid.UUID, str]]:
+    """Claim the queued job and run its first chunk, as a worker would before it stops."""
+    uow = app.extensions["crm"].uow
+    claimed = claim_next_job(uow())
+    assert claimed is not None
+    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    return uow, claimed
+
+
 def job_of(client: FlaskClient, headers: dict[str, str], job_id: str) -> dict[str, Any]:
     response = client.get(f"/customers/bulk/{job_id}", headers=headers)
     assert response.status_code == 200
@@ -172,10 +181,7 @@ def test_a_failure_mid_job_is_recorded_with_what_was_done(
     job_id = post_bulk(client, writer, action="add_tags", ids=customers, tag_ids=[tag]).get_json()[
         "id"
     ]
-    uow = app.extensions["crm"].uow
-    claimed = claim_next_job(uow())
-    assert claimed is not None
-    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    uow, claimed = start_job(app)
     # The tag is deleted while the job runs: the next chunk cannot go on.
     deliver("tag.deleted", {"id": str(tag), "name": "Short-lived"})
 
@@ -204,10 +210,7 @@ def test_a_job_whose_worker_died_is_resumed_after_its_last_chunk(
     job_id = post_bulk(client, writer, action="add_tags", ids=customers, tag_ids=[tag]).get_json()[
         "id"
     ]
-    uow = app.extensions["crm"].uow
-    claimed = claim_next_job(uow())
-    assert claimed is not None
-    run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    uow, claimed = start_job(app)
     assert run_jobs(app) == 0  # still running, recently: nobody else takes it
     with app.extensions["crm"].session_factory() as session:
         job = session.get(BulkJob, uuid.UUID(job_id))
@@ -296,10 +299,7 @@ def test_a_filter_job_acts_on_whom_the_filter_matched_when_it_started(
     lyon = [add_customer(address_city="Lyon") for _ in range(LIMIT + 2)]
     response = post_bulk(client, writer, action="add_tags", filter={"city": "Lyon"}, tag_ids=[tag])
     assert response.status_code == 202
-    uow = app.extensions["crm"].uow
-    claimed = claim_next_job(uow())
-    assert claimed is not None
-    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    uow, claimed = start_job(app)
     latecomer = add_customer(address_city="Lyon")  # matches only after the job started
 
     run_job(uow, claimed[0], claimed[1], LIMIT)
@@ -322,10 +322,7 @@ def test_a_chunk_cut_off_from_the_database_is_run_again_and_the_job_finishes(
     tag = new_tag("Resilient")
     customers = [add_customer() for _ in range(LIMIT + 2)]
     response = post_bulk(client, writer, action="add_tags", ids=customers, tag_ids=[tag])
-    uow = app.extensions["crm"].uow
-    claimed = claim_next_job(uow())
-    assert claimed is not None
-    assert run_chunk(uow(), claimed[0], claimed[1], LIMIT)
+    uow, claimed = start_job(app)
     # The database drops every connection (a restart) between two chunks.
     assert cut_database_sessions(app.extensions["crm"].settings.database_url) >= 1
 
