@@ -86,3 +86,39 @@ def test_segments_work_on_sqlite(
     assert created.status_code == 201
     assert duplicate.status_code == 409
     assert list_ids(segment=created.get_json()["id"]) == [str(vip)]
+
+
+def test_a_customer_reads_alike_by_id_and_in_the_list_on_sqlite(
+    app: Flask,
+    add_customer: AddCustomer,
+    add_tag: Callable[..., uuid.UUID],
+    client: FlaskClient,
+    reader: dict[str, str],
+) -> None:
+    # SQLite gives JSON booleans as 0/1 and UUIDs as hex: the answer must not show it.
+    second, first, unordered = add_tag("b", order=2), add_tag("a", order=1), add_tag("z")
+    unknown = uuid.uuid4()  # applied before its `tag.created` reached us
+    customer = add_customer(
+        last_name="Dupont",
+        phones=("+33612345678", "+33123456789"),
+        lists=("weekly", "offers"),
+        tags=(unknown, unordered, second, first),
+        email_consent=True,
+    )
+
+    answer = client.get(f"/customers/{customer}", headers=reader).get_json()
+
+    assert [phone["number"] for phone in answer["phones"]] == ["+33612345678", "+33123456789"]
+    assert all(phone["sms"] is False for phone in answer["phones"])
+    assert answer["email_consent"] is True and answer["is_supplier"] is False
+    assert answer["newsletter_lists"] == ["offers", "weekly"]
+    # By order, unordered last; then by name, an unnamed (unknown) tag first.
+    assert [tag["id"] for tag in answer["tags"]] == [
+        str(first),
+        str(second),
+        str(unknown),
+        str(unordered),
+    ]
+    assert answer["tags"][2] == {"id": str(unknown), "name": None, "color": None, "order": None}
+    [listed] = client.get("/customers", headers=reader).get_json()["items"]
+    assert listed == answer
