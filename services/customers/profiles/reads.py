@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.customers.models import Customer
 from services.customers.profiles.errors import CustomerNotFound
 from services.customers.profiles.representation import CUSTOMER_VIEW, CustomerView
-from shared.db import DriverQuery
+from shared.reads import DriverQuery
 
 # Built once: SQLAlchemy caches its compiled form, and psycopg prepares it on the server.
 _BY_ID = CUSTOMER_VIEW.where(Customer.__table__.c.id == bindparam("customer_id"))

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Row, Select, select
 
 from services.customers.models import Customer, CustomerTag, NewsletterSubscription, Phone, TagView
-from shared.db import json_rows
+from shared.reads import json_rows
 
 CustomerView = Row[Any]
 """A row of `CUSTOMER_VIEW`: the customer's columns, `phones_json`, `lists_json`, `tags_json`."""
