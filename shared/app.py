@@ -98,7 +98,7 @@ class DatabaseUnavailable(Refusal):
     status = 503
 
     def message(self) -> str:
-        return "the database is unavailable; nothing was changed, try again shortly"
+        return "the database is unavailable; try again shortly"
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
@@ -106,8 +106,9 @@ class DatabaseUnavailable(Refusal):
 
 def _answer_unavailable_database(error: OperationalError) -> Any:
     # The operational errors (connection lost or refused, deadlock, statement timeout) are
-    # transient: the transaction was rolled back, a lost connection made the pool renew itself,
-    # and the client may retry. Every other database error is a bug and stays a 500.
+    # transient: the transaction did not commit (unless the connection was lost during COMMIT
+    # itself), a lost connection made the pool renew itself, and the client may retry. Every
+    # other database error is a bug and stays a 500.
     logging.getLogger("crm.db").warning("database unavailable: %s", error.orig)
     return answer_refusal(DatabaseUnavailable())
 
