@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     Uuid,
     cast,
@@ -172,6 +173,13 @@ def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
             dbapi_connection.rollback()  # leave no transaction open behind the ping
         except Exception as exc:  # noqa: BLE001  (any failure: this connection is not usable)
             raise DisconnectionError(f"pooled connection failed its ping: {exc}") from exc
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's table, typed as one (for Core statements built on it)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

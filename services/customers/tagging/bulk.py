@@ -21,7 +21,6 @@ from typing import Any
 import marshmallow as ma
 from sqlalchemy import (
     Select,
-    Table,
     Text,
     cast,
     delete,
@@ -51,7 +50,7 @@ from services.customers.tagging.set_based import (
     uuid_array,
 )
 from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
-from shared.db import UnitOfWork, UtcDateTime, utcnow
+from shared.db import UnitOfWork, UtcDateTime, table_of, utcnow
 from shared.logging import current_correlation_id
 
 ACTIONS = ("add_tags", "remove_tags", "set_status", "delete")
@@ -275,8 +274,7 @@ def _remove_tags(
 def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -> int:
     session = uow.session
     if dialect_name(session) == "postgresql":
-        customers = Customer.__table__
-        assert isinstance(customers, Table)
+        customers = table_of(Customer)
         # `FROM before` reads each row as the statement found it: its `from` status.
         before = (
             select(customers.c.id, customers.c.status.label("old"))
@@ -341,8 +339,7 @@ def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -
 def _delete(uow: UnitOfWork, ids: list[uuid.UUID]) -> int:
     session = uow.session
     if dialect_name(session) == "postgresql":
-        customers, links = Customer.__table__, CustomerTag.__table__
-        assert isinstance(customers, Table) and isinstance(links, Table)
+        customers, links = table_of(Customer), table_of(CustomerTag)
         # Read in the statement's snapshot: the links as they were before the cascade.
         tag_id = cast(links.c.tag_id, Text).collate("C")  # sorted as Python sorts strings
         had = (

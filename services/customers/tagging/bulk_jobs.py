@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, delete, insert, literal, select
+from sqlalchemy import delete, insert, literal, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,7 +35,7 @@ from services.customers.tagging.bulk import (
 )
 from services.customers.tagging.errors import BulkJobNotFound
 from services.customers.tagging.set_based import id_in
-from shared.db import UnitOfWork, utcnow
+from shared.db import UnitOfWork, table_of, utcnow
 from shared.logging import correlated
 
 log = logging.getLogger(__name__)
@@ -177,8 +177,7 @@ def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) 
 def _take_targets(session: Session, job_id: uuid.UUID, request: BulkRequest) -> int:
     """Write the ids of the customers the job's request selects now; how many."""
     selection = selected_customers(session, request).subquery()
-    targets = BulkJobTarget.__table__
-    assert isinstance(targets, Table)
+    targets = table_of(BulkJobTarget)
     written = session.connection().execute(
         insert(targets).from_select(
             ["job_id", "customer_id"],

@@ -17,7 +17,6 @@ from sqlalchemy import (
     CTE,
     ColumnElement,
     Select,
-    Table,
     Text,
     Uuid,
     bindparam,
@@ -33,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.models import Customer, TagView
-from shared.db import UnitOfWork, check_outbox_payload
+from shared.db import UnitOfWork, check_outbox_payload, table_of
 
 # The columns `services.customers.events.contact_of` reads, selected with a statement's RETURNING.
 CONTACT_COLUMNS = tuple(getattr(Customer, name) for name in CONTACT_FIELDS)
@@ -119,8 +118,7 @@ def touch_and_emit_in_sql(
     travels through Python, which at 100,000 customers is most of the time saved. How many
     customers changed.
     """
-    customers = Customer.__table__
-    assert isinstance(customers, Table)
+    customers = table_of(Customer)
     touched = (
         update(customers)
         .where(customers.c.id.in_(select(changed.c.customer_id)))
