@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make stack`: the real mode on this machine. Every service's web and worker
-# processes (Procfile, honcho) against the RabbitMQ, PostgreSQL and SMTP server
+# processes (Procfile, supervised by `crm supervise`) against the RabbitMQ, PostgreSQL and SMTP server
 # named by the environment (defaults: the local ones, plus a local SMTP sink
 # writing .eml files in var/mail/), behind an nginx gateway on $PORT (8000).
 set -euo pipefail
@@ -102,7 +102,11 @@ else
 fi
 
 # --- databases, then everything ----------------------------------------------
+# Migrations are their own step, before any process starts (the web and worker
+# processes do not migrate).
 crm migrate all
 
+# `crm supervise` restarts a process that dies (backoff 1 s doubling to 30 s,
+# logged) while the others keep serving; SIGINT/SIGTERM stop every process group.
 log "gateway on http://127.0.0.1:$PORT (e.g. /tags/docs); Ctrl-C stops everything"
-exec honcho start -f Procfile "${PROCESSES[@]}"
+exec crm supervise -f Procfile "${PROCESSES[@]}"

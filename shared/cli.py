@@ -143,6 +143,26 @@ def migrate_command(service: str) -> None:
 
 
 @main.command()
+@click.option(
+    "-f",
+    "--procfile",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=Path("Procfile"),
+    show_default=True,
+)
+@click.argument("names", nargs=-1)
+def supervise(procfile: Path, names: tuple[str, ...]) -> None:
+    """Run a Procfile's processes, restarting any that dies (with backoff) until Ctrl-C."""
+    from shared.supervisor import supervise as run_supervised
+
+    try:
+        code = run_supervised(procfile, names)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    raise SystemExit(code)
+
+
+@main.command()
 @click.option("--scope", default=" ".join(STAFF_SCOPES), show_default="every staff scope")
 @click.option("--subject", default="staff:cli", show_default=True)
 @click.option("--hours", type=float, default=8.0, show_default=True)
