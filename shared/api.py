@@ -16,6 +16,7 @@ from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
 from shared.auth import AuthError, Principal, TokenVerifier
+from shared.text import SINGLE_LINE_MESSAGE, control_character_errors, has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,11 +24,29 @@ CORRELATION_HEADER = "X-Correlation-ID"
 
 
 class Schema(ma.Schema):
-    """Request and response schemas: unknown fields are an error, not silently dropped."""
+    """Request and response schemas: unknown fields are an error, not silently dropped.
+
+    Text with control characters is refused in every field before anything else is loaded
+    (`shared.text`): only fields declared `multiline` accept tab and line breaks.
+    """
+
+    checks_control_characters = True
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    def load(self, data: Any, *, many: bool | None = None, **kwargs: Any) -> Any:
+        """marshmallow's load, control characters refused first (422 naming the field)."""
+        if errors := control_character_errors(self, data, self.many if many is None else many):
+            raise ma.ValidationError(errors)
+        return super().load(data, many=many, **kwargs)
+
+    def validate(self, data: Any, *, many: bool | None = None, **kwargs: Any) -> dict[str, Any]:
+        """marshmallow's validate, with the control characters `load` refuses."""
+        if errors := control_character_errors(self, data, self.many if many is None else many):
+            return errors
+        return super().validate(data, many=many, **kwargs)
 
 
 class Api(flask_smorest.Api):
@@ -88,6 +107,17 @@ def authenticate() -> Principal:
         raise  # abort raised already; this only tells the type checker
     g.principal = verified
     return verified
+
+
+def refuse_control_characters_in_path() -> None:
+    """422 naming the path parameter whose text holds a control character (a `<key>` in a URL)."""
+    refused = {
+        name: [SINGLE_LINE_MESSAGE]
+        for name, value in (request.view_args or {}).items()
+        if isinstance(value, str) and has_control_characters(value)
+    }
+    if refused:
+        abort(422, message="invalid path parameter", errors={"path": refused})
 
 
 def current_principal() -> Principal:

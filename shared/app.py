@@ -16,7 +16,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import metrics
-from shared.api import CORRELATION_HEADER, Api, Refusal, answer_refusal
+from shared.api import (
+    CORRELATION_HEADER,
+    Api,
+    Refusal,
+    answer_refusal,
+    refuse_control_characters_in_path,
+)
 from shared.auth import TokenVerifier
 from shared.db import (
     UnitOfWorkFactory,
@@ -120,6 +126,10 @@ def _register_request_hooks(app: Flask, service: str) -> None:
         cid = incoming if 0 < len(incoming) <= 200 else new_correlation_id()
         g.correlation_token = correlation_id.set(cid)
         g.started = time.perf_counter()
+
+    # Query and body fields are checked by the schemas (shared.api.Schema); path parameters
+    # that are text (e.g. `/customers/statuses/<key>`) reach no schema, so they are checked here.
+    app.before_request(refuse_control_characters_in_path)
 
     @app.after_request
     def _finish(response: Response) -> Response:

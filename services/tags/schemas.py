@@ -10,6 +10,7 @@ import marshmallow as ma
 
 from services.tags.models import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, name_key
 from shared.api import PageArgsSchema, Schema, page_schema
+from shared.text import String
 
 _COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 ORDER_RANGE = ma.validate.Range(min=-(2**31), max=2**31 - 1)
@@ -27,17 +28,21 @@ def normalize_color(value: str) -> str:
     return f"#{digits}"
 
 
-def _has_control_characters(text: str) -> bool:
-    return any(unicodedata.category(char) in {"Cc", "Cf"} for char in text)
+def _has_format_characters(text: str) -> bool:
+    # Invisible characters (zero-width space, bidi marks) would make look-alike names.
+    return any(unicodedata.category(char) == "Cf" for char in text)
 
 
-class TagName(ma.fields.String):
-    """A tag name: trimmed, Unicode-composed, 1-64 characters, no control characters."""
+class TagName(String):
+    """A tag name: trimmed, Unicode-composed, 1-64 characters, no invisible characters.
+
+    Control characters are refused by every schema (`shared.text`).
+    """
 
     default_error_messages = {
         "blank": "a tag name cannot be blank",
         "too_long": f"a tag name has at most {NAME_MAX_LENGTH} characters",
-        "control": "a tag name cannot contain control characters or line breaks",
+        "control": "a tag name cannot contain invisible formatting characters",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -47,18 +52,21 @@ class TagName(ma.fields.String):
             raise self.make_error("blank")
         if len(text) > NAME_MAX_LENGTH:
             raise self.make_error("too_long")
-        if _has_control_characters(text):
+        if _has_format_characters(text):
             raise self.make_error("control")
         return text
 
 
-class Description(ma.fields.String):
-    """A description: trimmed, 1-1000 characters."""
+class Description(String):
+    """A description: trimmed, 1-1000 characters, on several lines if need be."""
 
     default_error_messages = {
         "blank": "a description is required and cannot be blank",
         "too_long": f"a description has at most {DESCRIPTION_MAX_LENGTH} characters",
     }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(multiline=True, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()

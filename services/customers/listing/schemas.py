@@ -43,12 +43,15 @@ class SegmentFilterSchema(CustomerFilterSchema):
 
 
 class SegmentName(ma.fields.String):
-    """A saved filter's name: trimmed, Unicode-composed, 1-100 characters."""
+    """A saved filter's name: trimmed, Unicode-composed, 1-100 characters, nothing invisible.
+
+    Control characters are refused by every schema (`shared.text`).
+    """
 
     default_error_messages = {
         "blank": "a name cannot be blank",
         "too_long": f"a name has at most {SEGMENT_NAME_MAX_LENGTH} characters",
-        "control": "a name cannot contain control characters or line breaks",
+        "control": "a name cannot contain invisible formatting characters",
     }
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -59,7 +62,7 @@ class SegmentName(ma.fields.String):
         # The case-folded key must fit too (`ß` folds to `ss`).
         if max(len(text), len(segment_name_key(text))) > SEGMENT_NAME_MAX_LENGTH:
             raise self.make_error("too_long")
-        if any(unicodedata.category(char) in {"Cc", "Cf"} for char in text):
+        if any(unicodedata.category(char) == "Cf" for char in text):
             raise self.make_error("control")
         return text
 

@@ -19,6 +19,7 @@ from services.customers.profiles import validation
 from services.customers.profiles.representation import DERIVED_FIELDS, customer_json
 from shared.api import Schema
 from shared.db import utcnow
+from shared.text import String
 
 READ_ONLY_FIELDS = ("id", "tags", "login", "created_at", "updated_at")
 MAX_PHONES = 20
@@ -29,22 +30,24 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 # --- fields -------------------------------------------------------------------------------------
-class Text(ma.fields.String):
-    """Trimmed, Unicode-composed text of at most `max_length` characters; blank means null."""
+class Text(String):
+    """Trimmed, Unicode-composed text of at most `max_length` characters; blank means null.
+
+    Control characters are refused by every schema (`shared.text`); `multiline` text (notes)
+    keeps its tabs and line breaks.
+    """
 
     default_error_messages = {
         "blank": "cannot be blank",
         "too_long": "at most {max_length} characters",
-        "control": "control characters are not allowed here",
     }
 
     def __init__(
         self, max_length: int, multiline: bool = False, blank: bool = True, **kwargs: Any
     ) -> None:
         kwargs.setdefault("allow_none", blank)
-        super().__init__(**kwargs)
+        super().__init__(multiline=multiline, **kwargs)
         self.max_length = max_length
-        self.multiline = multiline
         self.blank = blank
 
     def _deserialize(  # type: ignore[override]  # blank text loads as None
@@ -58,9 +61,6 @@ class Text(ma.fields.String):
             return None
         if len(text) > self.max_length:
             raise self.make_error("too_long", max_length=self.max_length)
-        allowed = {"\n", "\r", "\t"} if self.multiline else set()
-        if any(unicodedata.category(c) == "Cc" and c not in allowed for c in text):
-            raise self.make_error("control")
         return text
 
 

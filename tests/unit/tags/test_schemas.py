@@ -54,9 +54,21 @@ def test_normalize_color_refuses_a_colour_without_its_hash() -> None:
 def test_names_are_trimmed_and_composed() -> None:
     decomposed = "A\u0300 recontacter"
 
-    loaded = TagCreateSchema().load({**VALID, "name": f"  {decomposed}\t"})
+    loaded = TagCreateSchema().load({**VALID, "name": f"  {decomposed} "})
 
     assert loaded["name"] == "À recontacter"
+
+
+@pytest.mark.parametrize("name", ["name\t", "\nname", "name\x1f", "name\x85"])
+def test_control_characters_are_refused_even_where_trimming_would_remove_them(name: str) -> None:
+    assert "name" in errors_of(TagCreateSchema(), {**VALID, "name": name})
+
+
+def test_a_description_may_hold_line_breaks_and_tabs_but_no_other_control_character() -> None:
+    text = "Line one\r\n\tLine two"
+
+    assert TagCreateSchema().load({**VALID, "description": text})["description"] == text
+    assert "description" in errors_of(TagCreateSchema(), {**VALID, "description": "a\x00b"})
 
 
 def test_a_name_of_64_characters_is_accepted_and_65_refused() -> None:
