@@ -58,7 +58,7 @@ sed -e "s|\${NGINX_DIR}|$NGINX_DIR|g" \
     -e "s|\${PORT}|$PORT|g" \
     -e "s|\${NGINX_USER_DIRECTIVE}|$NGINX_USER_DIRECTIVE|g" \
     deploy/gateway/nginx.local.conf.template >"$NGINX_DIR/nginx.conf"
-cp deploy/gateway/routes.conf "$NGINX_DIR/routes.conf"
+cp deploy/gateway/edge.conf deploy/gateway/routes.conf "$NGINX_DIR/"
 nginx -t -q -c "$NGINX_DIR/nginx.conf"
 
 # --- servers -----------------------------------------------------------------

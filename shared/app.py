@@ -30,6 +30,7 @@ from shared.db import (
     make_read_session_factory,
     make_session_factory,
 )
+from shared.docs_page import install_docs_page
 from shared.events.publisher import make_connection
 from shared.events.relay import outbox_backlog
 from shared.logging import correlation_id, new_correlation_id
@@ -95,6 +96,7 @@ def create_service_app(
         api.register_blueprint(blueprint)
     _register_request_hooks(app, service)
     _register_ops_endpoints(app, settings, session_factory)
+    install_docs_page(app, prefix)
     return app
 
 

@@ -210,7 +210,8 @@ def render_local_gateway(target: Path, port: int) -> Path:
     assert "${" not in text, "a placeholder deploy/stack.sh does not know"
     (target / "tmp").mkdir(parents=True, exist_ok=True)
     (target / "nginx.conf").write_text(text)
-    shutil.copy(GATEWAY / "routes.conf", target / "routes.conf")
+    for name in ("edge.conf", "routes.conf"):
+        shutil.copy(GATEWAY / name, target / name)
     return target / "nginx.conf"
 
 
