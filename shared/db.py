@@ -37,6 +37,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 
+from shared.events import wakeup
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import validate_data
 from shared.logging import current_correlation_id
@@ -205,10 +206,12 @@ class UnitOfWork:
         self._session_factory = session_factory
         self.source = source
         self._committed = False
+        self._wrote_outbox = False
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self._committed = False
+        self._wrote_outbox = False
         return self
 
     def __exit__(
@@ -224,9 +227,21 @@ class UnitOfWork:
             self.session.close()
 
     def commit(self) -> None:
-        """Make the changes and their outbox rows durable together."""
+        """Make the changes and their outbox rows durable together, then wake the relays.
+
+        On PostgreSQL the transaction also sends `NOTIFY crm_outbox`, delivered at commit to
+        the relays listening on this database in other processes; relays of this process are
+        woken directly (`shared.events.wakeup`).
+        """
+        bind = self.session.get_bind()
+        if self._wrote_outbox and bind.dialect.name == "postgresql":
+            self.session.execute(text(wakeup.NOTIFY_SQL))
         self.session.commit()
         self._committed = True
+        if self._wrote_outbox:
+            self._wrote_outbox = False
+            engine = bind if isinstance(bind, Engine) else bind.engine
+            wakeup.outbox_committed(wakeup.database_key(engine))
 
     def rollback(self) -> None:
         """Drop every change and event of this unit of work."""
@@ -235,6 +250,7 @@ class UnitOfWork:
     def emit(self, type: str, data: dict[str, Any], subject: str | None = None) -> CloudEvent:
         """Write an event to the outbox, inside this transaction; it is published after commit."""
         validate_data(type, data)
+        self._wrote_outbox = True
         cloud_event = make_event(
             type,
             data,
@@ -263,6 +279,7 @@ class UnitOfWork:
         PostgreSQL gets them through COPY, in this transaction; other databases by executemany.
         """
         rows = self._outbox_rows(type, items)
+        self._wrote_outbox = True
         connection = self.session.connection()
         if connection.dialect.name == "postgresql":
             columns = ("event_id", "type", "subject", "payload", "created_at", "attempts")
@@ -297,6 +314,7 @@ class UnitOfWork:
         for the whole statement). The INSERT returns `payload`: check one with
         `check_outbox_payload`, as `emit_many` checks its first item. PostgreSQL only.
         """
+        self._wrote_outbox = True
         rows = events.subquery("event_rows")
         numbered = select(
             func.gen_random_uuid().label("event_id"), rows.c.data, rows.c.subject

@@ -33,22 +33,37 @@ def settings_for(service: str, **overrides: Any) -> Settings:
     base = Settings(
         service=service,
         jwt_secret=TEST_SECRET,
-        relay_idle_seconds=0.02,
+        relay_idle_seconds=30.0,  # commits wake the relays; a test waiting 30 s found a bug
         delivery_limit=3,
         prefetch=20,
     )
     return base.__class__(**{**base.__dict__, **overrides})
 
 
+def bearer(
+    *scopes: str,
+    subject: str = "staff:test",
+    audience: tuple[str, ...] = SERVICES,
+    kind: str = "staff",
+    customer_id: str | None = None,
+) -> dict[str, str]:
+    """Authorization headers for a token of the test secret: by default, a staff member's for
+    every service, granting `scopes`."""
+    token = issue_token(
+        settings_for("customers"),
+        subject,
+        scopes,
+        audience=audience,
+        kind=kind,
+        customer_id=customer_id,
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
 def make_token() -> Callable[..., dict[str, str]]:
-    """Authorization headers for a staff token granting the given scopes."""
-
-    def _make(*scopes: str, subject: str = "staff:test") -> dict[str, str]:
-        settings = settings_for("customers")
-        return {"Authorization": f"Bearer {issue_token(settings, subject, list(scopes))}"}
-
-    return _make
+    """Authorization headers for a token (`bearer`): a staff token granting the given scopes."""
+    return bearer
 
 
 def _pg_database_url(service: str) -> str:

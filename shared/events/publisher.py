@@ -1,15 +1,26 @@
-"""Publishing to RabbitMQ: persistent, mandatory, with publisher confirms awaited per batch."""
+"""Publishing to RabbitMQ: persistent, mandatory, with publisher confirms awaited per batch.
+
+On RabbitMQ a batch goes out through py-amqp directly, its frames written to the socket in one
+call (`_CorkedTransport`), then the confirms are awaited once for the whole batch. kombu's
+`Producer.publish` costs a socket write and a read attempt per message, five times what the
+frames themselves cost (`python -m bench events`). kombu's in-memory transport (embedded mode)
+keeps the `Producer` path.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import amqp
+from amqp import spec
+from amqp.method_framing import frame_writer
 from kombu import Connection, Exchange, Producer
 
 from shared.events.topology import DEAD_EXCHANGE, EVENTS_EXCHANGE
@@ -51,6 +62,7 @@ class EventPublisher:
         self._next_tag = 0
         self._pending: set[int] = set()
         self._nacked: set[int] = set()
+        self._corked: _CorkedTransport | None = None
         self.returned: list[str] = []
 
     @property
@@ -62,6 +74,8 @@ class EventPublisher:
         if self._producer is not None:
             return self._producer
         self.connection.ensure_connection(max_retries=3, interval_start=0.2, interval_step=0.5)
+        if self.confirms:
+            self._corked = _CorkedTransport.install(self.connection.connection)
         channel = self.connection.channel()
         if self.confirms:
             channel.confirm_select()
@@ -100,32 +114,63 @@ class EventPublisher:
             return
         try:
             producer = self._ensure_channel()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                for message in messages:
-                    producer.publish(
-                        message.body,
-                        exchange=exchange,
-                        routing_key=message.routing_key,
-                        content_type="application/json",
-                        content_encoding="utf-8",
-                        delivery_mode=2,
-                        mandatory=self.confirms,
-                        message_id=message.message_id,
-                        correlation_id=message.correlation_id,
-                        headers=message.headers,
-                        retry=False,
-                    )
-                    if self.confirms:
-                        self._next_tag += 1
-                        self._pending.add(self._next_tag)
             if self.confirms:
+                self._publish_frames(messages, exchange.name)
                 self._wait_for_confirms()
             else:
+                self._publish_with_producer(producer, messages, exchange)
                 self._drop_unroutable()
         except Exception:
             self.reset()
             raise
+
+    def _publish_frames(self, messages: Sequence[OutgoingMessage], exchange: str) -> None:
+        """Every message of the batch as AMQP frames, written to the socket at once."""
+        channel, corked = self._channel, self._corked
+        assert channel is not None and corked is not None
+        with contextlib.suppress(socket.timeout, TimeoutError):
+            # Once per batch what py-amqp does per message: take in what the broker said
+            # (confirms of an earlier batch, a connection.blocked notice).
+            channel.connection.drain_events(timeout=0)
+        with corked.corked():
+            for message in messages:
+                properties: dict[str, Any] = {
+                    "content_type": "application/json",
+                    "content_encoding": "utf-8",
+                    "delivery_mode": 2,
+                    "message_id": message.message_id,
+                }
+                if message.correlation_id is not None:
+                    properties["correlation_id"] = message.correlation_id
+                if message.headers:
+                    properties["application_headers"] = message.headers
+                channel.send_method(
+                    spec.Basic.Publish,
+                    "Bssbb",
+                    (0, exchange, message.routing_key, True, False),
+                    amqp.Message(message.body.encode("utf-8"), **properties),
+                )
+                self._next_tag += 1
+                self._pending.add(self._next_tag)
+
+    def _publish_with_producer(
+        self, producer: Producer, messages: Sequence[OutgoingMessage], exchange: Exchange
+    ) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for message in messages:
+                producer.publish(
+                    message.body,
+                    exchange=exchange,
+                    routing_key=message.routing_key,
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id,
+                    headers=message.headers,
+                    retry=False,
+                )
 
     def _wait_for_confirms(self) -> None:
         deadline = time.monotonic() + self.confirm_timeout
@@ -148,6 +193,7 @@ class EventPublisher:
     def reset(self) -> None:
         """Forget the channel (after a broker error); the next batch opens a new one."""
         channel, self._channel, self._producer = self._channel, None, None
+        self._corked = None
         if channel is not None:
             with contextlib.suppress(Exception):
                 channel.close()
@@ -159,3 +205,41 @@ class EventPublisher:
         """Release the channel and the connection."""
         self.reset()
         self.connection.close()
+
+
+class _CorkedTransport:
+    """Stands between py-amqp's frame writer and its socket: while corked, frames are gathered
+    and written in one call when the cork comes out."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self._parts: list[bytes] | None = None
+
+    @classmethod
+    def install(cls, connection: amqp.Connection) -> _CorkedTransport:
+        """Route a connected py-amqp connection's frames through a new cork; the cork."""
+        corked = cls(connection.transport)
+        connection.frame_writer = frame_writer(connection, corked)
+        return corked
+
+    def write(self, data: Any) -> None:
+        """Write now, or gather (a copy: py-amqp reuses its buffer) while corked."""
+        if self._parts is None:
+            self.transport.write(data)
+        else:
+            self._parts.append(bytes(data))
+
+    def having_timeout(self, timeout: float | None) -> Any:
+        """py-amqp's write timeout context, on the real transport."""
+        return self.transport.having_timeout(timeout)
+
+    @contextlib.contextmanager
+    def corked(self) -> Iterator[None]:
+        """Gather the frames written inside; write them all at the end, even on an error."""
+        self._parts = []
+        try:
+            yield
+        finally:
+            parts, self._parts = self._parts, None
+            if parts:
+                self.transport.write(b"".join(parts))

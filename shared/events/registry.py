@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from shared.events.catalogue import CATALOGUE
 from shared.events.envelope import CloudEvent, InvalidEvent, parse_envelope
@@ -38,8 +39,20 @@ def validate_data(event_type: str, data: dict[str, Any]) -> None:
         raise InvalidEvent(f"invalid data for {event_type}: {json.dumps(errors, sort_keys=True)}")
 
 
+def load_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An event's data as its type's schema loads it; InvalidEvent says what is wrong."""
+    try:
+        loaded: dict[str, Any] = schema_for(event_type).load(data)
+    except ValidationError as exc:
+        errors = json.dumps(exc.messages, sort_keys=True, default=str)
+        raise InvalidEvent(f"invalid data for {event_type}: {errors}") from None
+    return loaded
+
+
 def parse_event(body: Any) -> CloudEvent:
-    """A valid event of a known type from a decoded message body, or InvalidEvent."""
+    """A valid event of a known type from a decoded message body, or InvalidEvent.
+
+    Its `loaded` holds the data as the type's schema loaded it: what handlers act on.
+    """
     event = parse_envelope(body)
-    validate_data(event.type, event.data)
-    return event
+    return dataclasses.replace(event, loaded=load_data(event.type, event.data))
