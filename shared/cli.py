@@ -61,14 +61,15 @@ def serve(host: str, port: int) -> None:
 @click.option("--port", type=int, default=lambda: int(os.environ.get("PORT", "8000")))
 @click.option("--workers", type=int, default=lambda: int(os.environ.get("WEB_CONCURRENCY", "2")))
 def web(service: str, port: int, workers: int) -> None:
-    """Serve one service's HTTP API with gunicorn."""
+    """Serve one service's HTTP API with gunicorn (its database migrated by `crm migrate`)."""
     from gunicorn.app.base import BaseApplication
 
-    from shared.migrations import migrate
     from shared.suite import create_app
 
+    # No migration here: in the real modes they are their own step (`crm migrate`, compose's
+    # `migrate`, a Kubernetes Job), run as the database's owner role, while this process
+    # connects as a role with data rights only.
     settings = _settings(service)
-    migrate(settings)
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -118,12 +119,10 @@ def _gunicorn_json_logging(level: str) -> dict[str, Any]:
 @main.command()
 @click.argument("service", type=click.Choice(SERVICES))
 def worker(service: str) -> None:
-    """Run one service's consumer, outbox relay and scheduled jobs."""
-    from shared.migrations import migrate
+    """Run one service's consumer, outbox relay and scheduled jobs (migrated by `crm migrate`)."""
     from shared.suite import build_worker, declare_broker_topology
 
     settings = _settings(service)
-    migrate(settings)
     declare_broker_topology(settings)
     build_worker(settings).run_forever()
 
