@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -93,22 +95,39 @@ def test_servers_have_healthchecks(compose: dict[str, Any]) -> None:
     assert "pg_isready" in " ".join(compose["services"]["postgres"]["healthcheck"]["test"])
 
 
-def test_postgres_creates_every_service_database(compose: dict[str, Any]) -> None:
+def test_postgres_creates_every_service_database_and_roles(compose: dict[str, Any]) -> None:
     volumes = compose["services"]["postgres"]["volumes"]
     assert any(
-        v.startswith("./deploy/postgres/init.sql:/docker-entrypoint-initdb.d/") for v in volumes
+        v.startswith("./deploy/postgres/init.sh:/docker-entrypoint-initdb.d/") for v in volumes
     )
-    init = (ROOT / "deploy" / "postgres" / "init.sql").read_text()
-    for service in SERVICES:
-        assert f"CREATE DATABASE crm_{service};" in init
+    init = (ROOT / "deploy" / "postgres" / "init.sh").read_text()
+    assert "services=(customers tags registration notifications automation)" in init
+    assert 'CREATE DATABASE :"db" OWNER crm_owner;' in init
+    assert 'REVOKE ALL ON DATABASE :"db" FROM PUBLIC;' in init
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES" in init
+    env = compose["services"]["postgres"]["environment"]
+    assert env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
+    for name in ["CRM_DB_OWNER_PASSWORD", *(f"CRM_{s.upper()}_DB_PASSWORD" for s in SERVICES)]:
+        assert env[name] == f"${{{name}:?set {name}}}"
 
 
-def test_rabbitmq_mounts_its_config_and_definitions(compose: dict[str, Any]) -> None:
-    volumes = compose["services"]["rabbitmq"]["volumes"]
-    assert any(v.startswith("./deploy/rabbitmq/definitions.json:") for v in volumes)
-    assert any(v.startswith("./deploy/rabbitmq/rabbitmq.conf:") for v in volumes)
+def test_rabbitmq_has_an_administrator_from_the_env_and_definitions_loaded_by_a_step(
+    compose: dict[str, Any],
+) -> None:
+    rabbit = compose["services"]["rabbitmq"]
+    assert any(v.startswith("./deploy/rabbitmq/rabbitmq.conf:") for v in rabbit["volumes"])
+    assert rabbit["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_ADMIN_PASSWORD:?")
     conf = (ROOT / "deploy" / "rabbitmq" / "rabbitmq.conf").read_text()
-    assert "definitions.local.path = /etc/rabbitmq/definitions.json" in conf
+    assert not re.search(r"^\s*(definitions|loopback_users)", conf, flags=re.M)
+    init = compose["services"]["broker-init"]
+    assert init["entrypoint"] == ["python", "/etc/crm/rabbitmq/init_broker.py"]
+    assert "./deploy/rabbitmq:/etc/crm/rabbitmq:ro" in init["volumes"]
+    assert init["depends_on"]["rabbitmq"] == HEALTHY and init["restart"] == "no"
+    for service in SERVICES:
+        name = f"CRM_{service.upper()}_BROKER_PASSWORD"
+        assert init["environment"][name] == f"${{{name}:?set {name}}}"
+    migrate = compose["services"]["migrate"]
+    assert migrate["depends_on"]["broker-init"] == {"condition": "service_completed_successfully"}
 
 
 def test_gateway_mounts_routes_beside_its_config_and_waits_for_webs(
@@ -117,6 +136,7 @@ def test_gateway_mounts_routes_beside_its_config_and_waits_for_webs(
     gateway = compose["services"]["gateway"]
     assert "./deploy/gateway/routes.conf:/etc/nginx/routes.conf:ro" in gateway["volumes"]
     assert "./deploy/gateway/nginx.compose.conf:/etc/nginx/nginx.conf:ro" in gateway["volumes"]
+    assert "./deploy/gateway/edge.conf:/etc/nginx/edge.conf:ro" in gateway["volumes"]
     assert "8000:8000" in gateway["ports"]
     assert gateway["depends_on"] == {f"{s}-web": HEALTHY for s in SERVICES}
 
@@ -180,11 +200,90 @@ def test_definitions_bind_every_dead_queue_to_the_dead_letter_exchange(
         assert ("crm.dead", dead, "queue", dead) in bindings
 
 
-def test_definitions_let_guest_use_the_default_vhost(definitions: dict[str, Any]) -> None:
+PREFIXES = {
+    "customers": r"^customer\.",
+    "tags": r"^tag\.",
+    "registration": r"^(registration|account|device)\.",
+    "notifications": r"^notification\.",
+    "automation": r"^automation\.",
+}
+
+
+def test_definitions_have_one_user_per_service_writing_only_its_own_events(
+    definitions: dict[str, Any],
+) -> None:
     assert {"name": "/"} in definitions["vhosts"]
-    assert [u["name"] for u in definitions["users"]] == ["guest"]
-    [permission] = definitions["permissions"]
-    assert permission["user"] == "guest" and permission["vhost"] == "/"
+    users = {u["name"]: u for u in definitions["users"]}
+    assert set(users) == {f"crm-{s}" for s in SERVICES}  # no guest, no administrator
+    assert all(u["tags"] == [] and not u["password_hash"] for u in users.values())
+    permissions = {p["user"]: p for p in definitions["permissions"]}
+    topics = {(t["user"], t["exchange"]): t for t in definitions["topic_permissions"]}
+    for service, prefix in PREFIXES.items():
+        own = permissions[f"crm-{service}"]
+        assert own["vhost"] == "/"
+        for kind in ("configure", "write", "read"):
+            pattern = re.compile(own[kind])
+            assert pattern.match(f"{service}.events") and pattern.match("crm.events")
+            assert not any(
+                pattern.match(f"{other}.events") for other in SERVICES if other != service
+            )
+        topic = topics[(f"crm-{service}", "crm.events")]
+        assert topic["write"] == prefix and topic["vhost"] == "/"
+        assert re.match(prefix, f"{prefix.strip('^').split('|')[0].strip('(')}.x".replace("\\", ""))
+
+
+def test_broker_passwords_come_from_the_environment() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "init_broker", ROOT / "deploy" / "rabbitmq" / "init_broker.py"
+    )
+    assert spec and spec.loader
+    init_broker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(init_broker)
+    definitions = json.loads((ROOT / "deploy" / "rabbitmq" / "definitions.json").read_text())
+    with pytest.raises(SystemExit, match="CRM_TAGS_BROKER_PASSWORD"):
+        init_broker.render(definitions, {"CRM_CUSTOMERS_BROKER_PASSWORD": "x"})
+    env = {f"CRM_{s.upper()}_BROKER_PASSWORD": f"pw-{s}" for s in SERVICES}
+    rendered = init_broker.render(definitions, env)
+    for user in rendered["users"]:
+        raw = base64.b64decode(user["password_hash"])
+        service = user["name"].removeprefix("crm-")
+        assert raw[4:] == hashlib.sha256(raw[:4] + f"pw-{service}".encode()).digest()
+
+
+def test_no_default_credential_and_only_the_gateway_published(compose: dict[str, Any]) -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "guest" not in text and ":-postgres}" not in text
+    for line in re.findall(r"\$\{([A-Z_]*PASSWORD[A-Z_]*)(:?[-?][^}]*)?\}", text):
+        assert line[1].startswith(":?"), line
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            assert port == "8000:8000" and name == "gateway" or port.startswith("127.0.0.1:"), (
+                name,
+                port,
+            )
+    for service in SERVICES:
+        for role in ("web", "worker"):
+            env = compose["services"][f"{service}-{role}"]["environment"]
+            up = service.upper()
+            assert env["CRM_DATABASE_URL"].startswith(
+                f"postgresql+psycopg://crm_{service}:${{CRM_{up}_DB_PASSWORD:?"
+            )
+            assert env["CRM_BROKER_URL"].startswith(
+                f"amqp://crm-{service}:${{CRM_{up}_BROKER_PASSWORD:?"
+            )
+    migrate = compose["services"]["migrate"]["environment"]
+    assert migrate["CRM_DATABASE_URL"].startswith("postgresql+psycopg://crm_owner:")
+
+
+@pytest.mark.parametrize("name", [f"{s}-{r}" for s in SERVICES for r in ("web", "worker")])
+def test_app_containers_are_locked_down(compose: dict[str, Any], name: str) -> None:
+    service = compose["services"][name]
+    assert service["read_only"] is True
+    assert service["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in service["security_opt"]
+    assert "/tmp" in service["tmpfs"]
 
 
 def test_procfile_runs_web_and_worker_of_each_service_plus_mail_and_gateway() -> None:
