@@ -323,3 +323,46 @@ def test_nginx_accepts_the_rendered_local_gateway_config(tmp_path: Path) -> None
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def k8s() -> list[dict[str, Any]]:
+    """The documents of the Kubernetes manifest."""
+    text = (ROOT / "deploy" / "k8s" / "tags.yaml").read_text()
+    return [document for document in yaml.safe_load_all(text) if document]
+
+
+def test_k8s_keeps_credentials_out_of_config_maps(k8s: list[dict[str, Any]]) -> None:
+    for document in k8s:
+        if document["kind"] == "ConfigMap":
+            for name, value in document["data"].items():
+                assert not re.search(r"PASSWORD|SECRET|_URL$|KEY", name) or name == "CRM_TAGS_URL"
+                assert "@" not in value and "guest" not in value, name
+
+
+def test_k8s_migrates_in_a_job_as_the_owner_before_the_processes(
+    k8s: list[dict[str, Any]],
+) -> None:
+    [job] = [d for d in k8s if d["kind"] == "Job"]
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["migrate", "tags"]
+    assert {"secretRef": {"name": "crm-tags-migrate-secrets"}} in container["envFrom"]
+
+
+def test_k8s_pods_and_containers_are_locked_down(k8s: list[dict[str, Any]]) -> None:
+    workloads = [d for d in k8s if d["kind"] in ("Deployment", "Job")]
+    assert len(workloads) == 3
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["capabilities"] == {"drop": ["ALL"]}
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]]
+            for ref in container["envFrom"]:
+                assert "configMapRef" in ref or ref["secretRef"]["name"].endswith("secrets")
