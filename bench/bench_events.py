@@ -35,6 +35,7 @@ from shared.db import (
 from shared.events.catalogue import TagStateData
 from shared.events.consumer import EventConsumer, EventDispatcher, Handler, batch_handler
 from shared.events.envelope import CloudEvent, make_event
+from shared.events.owners import register_owner
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.registry import parse_event, register_event_type
 from shared.events.relay import OutboxRelay
@@ -50,6 +51,7 @@ UNITS_OF_WORK = 4
 
 # The benchmark event carries a tag's full state, validated like tag.updated on both ends.
 register_event_type(BENCH_EVENT, TagStateData)
+register_owner("bench", "guest")  # published as the broker user the benchmark logs in as
 
 
 class BenchBase(DeclarativeBase):

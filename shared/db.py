@@ -110,6 +110,9 @@ class InboxMessage(MessagingBase):
 
     __tablename__ = "inbox"
 
+    # The owner of the event's type (`shared.events.owners.inbox_source`): ids are unique
+    # per owner only, and no publisher may pre-empt another owner's event by reusing its id.
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     type: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

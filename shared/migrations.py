@@ -144,3 +144,39 @@ def create_messaging_tables() -> None:
         sa.PrimaryKeyConstraint("event_id", name="pk_inbox"),
     )
     op.create_index("ix_inbox_received_at", "inbox", ["received_at"])
+
+
+def key_inbox_by_owner() -> None:
+    """The inbox keyed by (owner of the event's type, event id), not the id alone.
+
+    Rows already there get the owner of their type, so an event handled before the upgrade
+    and delivered again after it still finds its row.
+    """
+    from shared.events.owners import inbox_source
+
+    bind = op.get_bind()
+    op.add_column("inbox", sa.Column("source", sa.String(100), nullable=True))
+    inbox = sa.table("inbox", sa.column("type", sa.String), sa.column("source", sa.String))
+    for (event_type,) in bind.execute(sa.select(inbox.c.type).distinct()).all():
+        bind.execute(
+            inbox.update().where(inbox.c.type == event_type).values(source=inbox_source(event_type))
+        )
+    with op.batch_alter_table("inbox", recreate="auto") as batch:
+        batch.alter_column("source", existing_type=sa.String(100), nullable=False)
+        batch.drop_constraint("pk_inbox", type_="primary")
+        batch.create_primary_key("pk_inbox", ["source", "event_id"])
+
+
+def unkey_inbox_by_owner() -> None:
+    """Back to the inbox keyed by event id alone (rows of one id under two owners merge)."""
+    bind = op.get_bind()
+    bind.execute(
+        sa.text(
+            "DELETE FROM inbox WHERE EXISTS (SELECT 1 FROM inbox AS other WHERE"
+            " other.event_id = inbox.event_id AND other.source < inbox.source)"
+        )
+    )
+    with op.batch_alter_table("inbox", recreate="auto") as batch:
+        batch.drop_constraint("pk_inbox", type_="primary")
+        batch.create_primary_key("pk_inbox", ["event_id"])
+        batch.drop_column("source")

@@ -39,7 +39,7 @@ class Settings:
     delivery_limit: int = 5
     prefetch: int = 50
     relay_batch_size: int = 500
-    relay_idle_seconds: float = 0.2
+    relay_idle_seconds: float = 5.0  # the relay's safety-net poll; commits wake it at once
     default_phone_region: str = "FR"
     bulk_sync_limit: int = 10_000
 
@@ -67,7 +67,7 @@ class Settings:
             data_dir=data_dir,
             database_url_template=env.get("CRM_DATABASE_URL", ""),
             database_urls=urls,
-            broker_url=env.get("CRM_BROKER_URL", "memory://"),
+            broker_url=broker_url_for(env, service),
             jwt_secret=env.get("CRM_JWT_SECRET", DEV_JWT_SECRET),
             jwt_public_key=public_key,
             jwt_algorithm=env.get("CRM_JWT_ALGORITHM", "RS256" if public_key else "HS256"),
@@ -83,6 +83,7 @@ class Settings:
             delivery_limit=int(env.get("CRM_DELIVERY_LIMIT", "5")),
             prefetch=int(env.get("CRM_PREFETCH", "50")),
             relay_batch_size=int(env.get("CRM_RELAY_BATCH_SIZE", "500")),
+            relay_idle_seconds=float(env.get("CRM_RELAY_POLL_SECONDS", "5")),
             default_phone_region=env.get("CRM_DEFAULT_PHONE_REGION", "FR"),
         )
         settings.check()
@@ -120,3 +121,11 @@ class Settings:
                 )
             if self.jwt_public_key is None and len(self.jwt_secret) < 32:
                 raise ConfigurationError("CRM_JWT_SECRET must be at least 32 characters")
+
+
+def broker_url_for(env: dict[str, str], service: str) -> str:
+    """The broker URL of one service: `CRM_<SERVICE>_BROKER_URL`, else `CRM_BROKER_URL` with
+    `{service}` replaced by the service's name (each service logs in as its own broker user,
+    e.g. `amqp://{service}:...@host/` for `make stack`)."""
+    url = env.get(f"CRM_{service.upper()}_BROKER_URL") or env.get("CRM_BROKER_URL", "memory://")
+    return url.replace("{service}", service)

@@ -48,7 +48,7 @@ class Worker:
         service = self.settings.service
         self.relay = OutboxRelay(
             self.session_factory,
-            EventPublisher(make_connection(self.settings.broker_url)),
+            EventPublisher(make_connection(self.settings.broker_url), identity=service),
             service,
             batch_size=self.settings.relay_batch_size,
         )
@@ -59,7 +59,7 @@ class Worker:
             self.consumer = EventConsumer(
                 make_connection(self.settings.broker_url, heartbeat=20),
                 dispatcher,
-                EventPublisher(make_connection(self.settings.broker_url)),
+                EventPublisher(make_connection(self.settings.broker_url), identity=service),
                 delivery_limit=self.settings.delivery_limit,
                 prefetch=self.settings.prefetch,
             )

@@ -17,6 +17,7 @@ from shared.db import make_session_factory as _make_session_factory
 from shared.events.catalogue import EventData
 from shared.events.consumer import EventConsumer, EventDispatcher
 from shared.events.envelope import CloudEvent
+from shared.events.owners import register_owner
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.registry import register_event_type
 
@@ -28,6 +29,8 @@ class PingData(EventData):
 
 
 register_event_type(PING, PingData)
+# The tests publish their pings as the broker user they log in as.
+register_owner("test", "guest")
 
 
 class Effect(MessagingBase):

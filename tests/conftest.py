@@ -18,6 +18,7 @@ from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from tests.servers import (
     PG_ADMIN_URL,
+    broker_user_url,
     delete_vhost,
     fresh_vhost,
     require_postgres,
@@ -132,6 +133,19 @@ def amqp_url() -> Iterator[str]:
     name = f"crm_test_{worker_id()}"
     yield fresh_vhost(name)
     delete_vhost(name)
+
+
+@pytest.fixture(scope="session")
+def broker_urls(amqp_url: str) -> Callable[[str], str]:
+    """The test virtual host as a given broker user (a service's, or another system's)."""
+    urls: dict[str, str] = {}
+
+    def _url(user: str) -> str:
+        if user not in urls:
+            urls[user] = broker_user_url(amqp_url, user)
+        return urls[user]
+
+    return _url
 
 
 @pytest.fixture

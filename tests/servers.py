@@ -68,6 +68,28 @@ def fresh_vhost(name: str) -> str:
     return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{name}"
 
 
+def broker_user_url(vhost_url: str, user: str) -> str:
+    """`vhost_url` logged in as the broker user `user` (created with its development password
+    if missing), allowed on that virtual host what its owner table allows: any queue of its
+    own, and writing to `crm.events` only the event types it owns."""
+    from urllib.parse import quote, urlsplit
+
+    from shared.events.owners import development_broker_password, topic_write_pattern
+
+    vhost = urlsplit(vhost_url).path.lstrip("/") or "/"
+    password = development_broker_password(user)
+    created = subprocess.run(
+        ["rabbitmqctl", "-q", "add_user", user, password], capture_output=True, timeout=120
+    )
+    if created.returncode != 0 and b"already exists" not in created.stdout + created.stderr:
+        raise RuntimeError(f"rabbitmqctl add_user {user}: {created.stderr.decode()}")
+    rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    rabbitmqctl(
+        "set_topic_permissions", "-p", vhost, user, "crm.events", topic_write_pattern(user), ".*"
+    )
+    return f"amqp://{quote(user)}:{quote(password)}@{AMQP_HOST}:{AMQP_PORT}/{quote(vhost, safe='')}"
+
+
 def cut_database_sessions(url: str) -> int:
     """Terminate every session of this database but the caller's, as a restart would; how many."""
     from sqlalchemy import create_engine, text

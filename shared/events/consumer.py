@@ -17,13 +17,14 @@ import amqp.transport
 from kombu import Connection
 from kombu.mixins import ConsumerMixin
 from kombu.transport.base import Message
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared import metrics
 from shared.db import InboxMessage, UnitOfWork, UnitOfWorkFactory, table_of, utcnow
-from shared.events.envelope import CloudEvent, InvalidEvent
+from shared.events.envelope import CloudEvent, InvalidEvent, parse_time
+from shared.events.owners import inbox_source, may_publish, owner_of
 from shared.events.publisher import EventPublisher, OutgoingMessage
 from shared.events.registry import parse_event
 from shared.events.topology import DEAD_EXCHANGE, dead_routing_key, declare_topology
@@ -32,6 +33,9 @@ from shared.logging import correlated
 log = logging.getLogger(__name__)
 
 Handler = Callable[[CloudEvent, UnitOfWork], None]
+
+# How far into the future an event's time may be (clocks differ a little between hosts).
+CLOCK_SKEW = timedelta(minutes=2)
 
 
 class BatchHandler:
@@ -57,35 +61,46 @@ def batch_handler(handle: Callable[[Sequence[CloudEvent], UnitOfWork], None]) ->
 
 
 def record_in_inbox(uow: UnitOfWork, events: Sequence[CloudEvent]) -> set[str]:
-    """Note events as handled in this transaction; the ids of those not already noted."""
-    rows = {_event_uuid(event.id): event for event in events}
+    """Note events as handled in this transaction; the ids of those not already noted.
+
+    An event is known by its type's owner and its id (`owners.inbox_source`).
+    """
+    rows = {(inbox_source(event.type), _event_uuid(event.id)): event for event in events}
     if not rows:
         return set()
     now = utcnow()
-    values = [{"event_id": key, "type": e.type, "received_at": now} for key, e in rows.items()]
+    values = [
+        {"source": source, "event_id": key, "type": e.type, "received_at": now}
+        for (source, key), e in rows.items()
+    ]
     dialect = uow.session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         # One round trip for the batch (a cached statement, its rows as parameters); a
         # concurrent duplicate waits on the key, then skips.
-        inserted = uow.session.execute(_INBOX_INSERT[dialect], values).scalars().all()
+        inserted = [tuple(row) for row in uow.session.execute(_INBOX_INSERT[dialect], values)]
     else:
-        known = set(
-            uow.session.scalars(
-                select(InboxMessage.event_id).where(InboxMessage.event_id.in_(list(rows)))
+        inbox = table_of(InboxMessage)
+        known = {
+            tuple(row)
+            for row in uow.session.execute(
+                select(inbox.c.source, inbox.c.event_id).where(
+                    inbox.c.event_id.in_([key for _, key in rows])
+                )
             )
-        )
+        }
         inserted = [key for key in rows if key not in known]
-        uow.session.add_all(InboxMessage(**v) for v in values if v["event_id"] in inserted)
-        uow.session.flush()
-    return {rows[key].id for key in inserted}
+        uow.session.execute(
+            insert(inbox), [v for v in values if (v["source"], v["event_id"]) in inserted]
+        )
+    return {rows[key].id for key in inserted}  # type: ignore[index]
 
 
 def _inbox_insert(insert: Any) -> Any:
     inbox = table_of(InboxMessage)
     return (
         insert(inbox)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(inbox.c.event_id)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(inbox.c.source, inbox.c.event_id)
     )
 
 
@@ -187,12 +202,14 @@ class EventConsumer(ConsumerMixin):
         dead_letters: EventPublisher,
         delivery_limit: int = 5,
         prefetch: int = 50,
+        clock_skew: timedelta = CLOCK_SKEW,
     ) -> None:
         self.connection = connection
         self.dispatcher = dispatcher
         self.dead_letters = dead_letters
         self.delivery_limit = delivery_limit
         self.prefetch = prefetch
+        self.clock_skew = clock_skew
         self.service = dispatcher.service
         self.ready = threading.Event()
         # Valid messages received but not yet handled: handled together in one transaction.
@@ -242,6 +259,10 @@ class EventConsumer(ConsumerMixin):
         except InvalidEvent as exc:
             self._dead_letter(message, "invalid", str(exc))
             return
+        refusal = self.refusal(event, message)
+        if refusal is not None:
+            self._dead_letter(message, "refused", refusal)
+            return
         self._pending.append((event, message))
         if len(self._pending) >= self.prefetch:
             self._handle_pending()
@@ -256,6 +277,21 @@ class EventConsumer(ConsumerMixin):
             except TimeoutError:
                 break
         self._handle_pending()
+
+    def refusal(self, event: CloudEvent, message: Message) -> str | None:
+        """Why a well-formed event is not to be acted on, or None: it must come from the owner
+        of its type (the `user_id` RabbitMQ checked), under its own type as routing key, and
+        not be dated beyond the clock skew into the future."""
+        user = (message.properties or {}).get("user_id")
+        if not may_publish(user, event.type):
+            return f"{event.type} published by {user!r}, not by its owner {owner_of(event.type)!r}"
+        routing_key = (message.delivery_info or {}).get("routing_key")
+        if routing_key != event.type:
+            return f"routing key {routing_key!r} is not the event's type {event.type!r}"
+        time = parse_time(event.time)
+        if time is not None and time > utcnow() + self.clock_skew:
+            return f"dated {event.time}, beyond the clock skew ({self.clock_skew}) from now"
+        return None
 
     def _handle_pending(self) -> None:
         batch, self._pending = self._pending, []

@@ -54,9 +54,12 @@ def make_connection(broker_url: str, heartbeat: int = 0) -> Connection:
 class EventPublisher:
     """Publishes batches on its own channel and waits for the broker to confirm each batch."""
 
-    def __init__(self, connection: Connection, confirm_timeout: float = 30.0) -> None:
+    def __init__(
+        self, connection: Connection, confirm_timeout: float = 30.0, identity: str | None = None
+    ) -> None:
         self.connection = connection
         self.confirm_timeout = confirm_timeout
+        self.identity = identity
         self._channel: Any = None
         self._producer: Producer | None = None
         self._next_tag = 0
@@ -69,6 +72,14 @@ class EventPublisher:
     def confirms(self) -> bool:
         """Whether the transport supports publisher confirms (RabbitMQ does; memory:// not)."""
         return self.connection.transport.driver_type == "amqp"
+
+    @property
+    def user_id(self) -> str | None:
+        """Who the messages say published them (`user_id`): on RabbitMQ the login, which the
+        broker checks; on the in-memory transport (one process) the service's name."""
+        if self.confirms:
+            return str(self.connection.userid) if self.connection.userid else None
+        return self.identity
 
     def _ensure_channel(self) -> Producer:
         if self._producer is not None:
@@ -128,6 +139,7 @@ class EventPublisher:
         """Every message of the batch as AMQP frames, written to the socket at once."""
         channel, corked = self._channel, self._corked
         assert channel is not None and corked is not None
+        user_id = self.user_id
         with contextlib.suppress(socket.timeout, TimeoutError):
             # Once per batch what py-amqp does per message: take in what the broker said
             # (confirms of an earlier batch, a connection.blocked notice).
@@ -140,6 +152,8 @@ class EventPublisher:
                     "delivery_mode": 2,
                     "message_id": message.message_id,
                 }
+                if user_id is not None:
+                    properties["user_id"] = user_id
                 if message.correlation_id is not None:
                     properties["correlation_id"] = message.correlation_id
                 if message.headers:
@@ -169,6 +183,7 @@ class EventPublisher:
                     message_id=message.message_id,
                     correlation_id=message.correlation_id,
                     headers=message.headers,
+                    user_id=self.identity,
                     retry=False,
                 )
 

@@ -23,10 +23,12 @@ CRM = str(Path(sys.executable).with_name("crm"))
 
 
 @pytest.fixture
-def real_suite(pg_settings, amqp_url, tmp_path) -> Iterator[dict[str, str]]:
+def real_suite(pg_settings, broker_urls, tmp_path) -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
-        "CRM_BROKER_URL": amqp_url,
+        # Each service logs in to the broker as its own user.
+        "CRM_TAGS_BROKER_URL": broker_urls("tags"),
+        "CRM_CUSTOMERS_BROKER_URL": broker_urls("customers"),
         "CRM_JWT_SECRET": TEST_SECRET,
         "CRM_LOG_LEVEL": "INFO",
         # As in settings_for: queue arguments must agree with the other tests' declarations.
@@ -105,10 +107,10 @@ def test_a_tag_created_over_http_reaches_the_customers_worker_over_rabbitmq(
         engine.dispose()
 
 
-def test_worker_stops_cleanly_on_sigterm(pg_settings, amqp_url, tmp_path):
+def test_worker_stops_cleanly_on_sigterm(pg_settings, broker_urls, tmp_path):
     env = {
         **os.environ,
-        "CRM_BROKER_URL": amqp_url,
+        "CRM_BROKER_URL": broker_urls("tags"),
         "CRM_TAGS_DATABASE_URL": pg_settings("tags").database_url,
         "CRM_JWT_SECRET": TEST_SECRET,
         "CRM_DELIVERY_LIMIT": str(settings_for("tags").delivery_limit),

@@ -32,12 +32,12 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
-    pg_settings, amqp_url, tmp_path
+    pg_settings, broker_urls, tmp_path
 ):
     url = pg_settings("tags").database_url
     env = {
         **os.environ,
-        "CRM_BROKER_URL": amqp_url,
+        "CRM_BROKER_URL": broker_urls("tags"),
         "CRM_TAGS_DATABASE_URL": url,
         "CRM_JWT_SECRET": TEST_SECRET,
         "CRM_DELIVERY_LIMIT": str(settings_for("tags").delivery_limit),
@@ -55,7 +55,7 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
             ),
             {"id": tag_id},
         )
-    with Connection(amqp_url) as connection:
+    with Connection(broker_urls("customers")) as connection:
         producer = Producer(connection)
         for _ in range(EVENTS):
             event = make_event(
@@ -69,6 +69,7 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
                 routing_key=event.type,
                 content_type="application/json",
                 delivery_mode=2,
+                user_id="customers",
             )
 
     def counted() -> int:

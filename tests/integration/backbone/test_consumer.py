@@ -27,7 +27,8 @@ def db(pg_settings):
     return make_session_factory(pg_settings("automation").database_url)
 
 
-def publish_raw(amqp_url, body, content_type="application/json", routing_key=PING):
+def publish_raw(amqp_url, body, content_type="application/json", routing_key=PING, user_id="guest"):
+    """Publish as the tests' broker user (`guest`, the owner of test events) by default."""
     with Connection(amqp_url) as connection:
         Producer(connection).publish(
             body,
@@ -36,6 +37,7 @@ def publish_raw(amqp_url, body, content_type="application/json", routing_key=PIN
             content_type=content_type,
             content_encoding="utf-8",
             delivery_mode=2,
+            user_id=user_id,
             declare=[EVENTS_EXCHANGE],
         )
 

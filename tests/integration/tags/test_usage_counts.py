@@ -134,7 +134,7 @@ def test_an_event_about_an_unknown_tag_is_handled_and_ignored(
     event = deliver("customer.tagged", {"customer_id": str(uuid.uuid4()), "tag_id": unknown})
 
     with app.extensions["crm"].session_factory() as session:
-        assert session.get(InboxMessage, uuid.UUID(event.id)) is not None
+        assert session.get(InboxMessage, ("customers", uuid.UUID(event.id))) is not None
         assert session.scalars(select(TagMembership)).all() == []
 
 
@@ -153,7 +153,7 @@ def test_deleting_a_tag_with_customers_succeeds(
 @pytest.mark.needs_rabbitmq
 def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
     pg_settings: Callable[..., Settings],
-    amqp_url: str,
+    broker_urls: Callable[[str], str],
     new_tag: Callable[..., dict[str, Any]],
     count_of: Callable[[str], int],
 ) -> None:
@@ -163,11 +163,11 @@ def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
         make_event("customer.tagged", {"customer_id": str(c), "tag_id": tag["id"]}, "customers")
         for c in (first, second, first)
     ]
-    worker = build_worker(pg_settings("tags", broker_url=amqp_url))
+    worker = build_worker(pg_settings("tags", broker_url=broker_urls("tags")))
     worker.start()
     try:
         assert worker.consumer is not None and worker.consumer.ready.wait(10)
-        with Connection(amqp_url) as connection:
+        with Connection(broker_urls("customers")) as connection:
             producer = Producer(connection, exchange=EVENTS_EXCHANGE)
 
             def publish(event: CloudEvent) -> None:
@@ -175,6 +175,7 @@ def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
                     event.to_json(),
                     routing_key=event.type,
                     content_type="application/json",
+                    user_id="customers",
                     declare=[EVENTS_EXCHANGE],
                 )
 

@@ -254,13 +254,14 @@ def test_the_worker_runs_queued_jobs_by_itself(
     add_customer: Callable[..., uuid.UUID],
     new_tag: Callable[..., uuid.UUID],
     customers_settings: Settings,
-    amqp_url: str,
+    broker_urls: Callable[[str], str],
 ) -> None:
     customers = [add_customer() for _ in range(LIMIT * 2 + 1)]
     job_id = post_bulk(
         client, writer, action="add_tags", ids=customers, tag_ids=[new_tag()]
     ).get_json()["id"]
-    worker = build_worker(dataclasses.replace(customers_settings, broker_url=amqp_url))
+    settings = dataclasses.replace(customers_settings, broker_url=broker_urls("customers"))
+    worker = build_worker(settings)
     worker.start()
     try:
         job = wait_until(

@@ -157,18 +157,19 @@ def test_a_tag_update_changes_how_customers_show_it(
 
 # --- through RabbitMQ and the worker ------------------------------------------------------------
 @pytest.fixture
-def worker(customers_settings: Settings, amqp_url: str) -> Iterator[Worker]:
-    """The customers worker consuming from the test broker."""
-    running = build_worker(dataclasses.replace(customers_settings, broker_url=amqp_url)).start()
+def worker(customers_settings: Settings, broker_urls: Callable[[str], str]) -> Iterator[Worker]:
+    """The customers worker consuming from the test broker, as the customers broker user."""
+    settings = dataclasses.replace(customers_settings, broker_url=broker_urls("customers"))
+    running = build_worker(settings).start()
     assert running.consumer is not None and running.consumer.ready.wait(15)
     yield running
     running.stop()
 
 
 @pytest.fixture
-def publish(amqp_url: str) -> Iterator[Callable[..., None]]:
-    """Publishes envelopes to `crm.events` as the tags service's relay does."""
-    publisher = EventPublisher(make_connection(amqp_url))
+def publish(broker_urls: Callable[[str], str]) -> Iterator[Callable[..., None]]:
+    """Publishes envelopes to `crm.events` as the tags service's relay does (its broker user)."""
+    publisher = EventPublisher(make_connection(broker_urls("tags")))
 
     def _publish(*events: CloudEvent) -> None:
         publisher.publish_batch(
