@@ -1,30 +1,44 @@
-"""Event handlers of the customers service and the explicit list of what it subscribes to."""
+"""Event handlers of the customers service and the explicit list of what it subscribes to.
+
+Handlers act on an event's data as its type's schema loads it (`loaded`): UUIDs, aware times,
+booleans and integers, never the raw JSON, in which `"false"` is a string that Python's `bool()`
+would take for true.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler
 from shared.events.envelope import CloudEvent
+from shared.events.registry import schema_for
+
+
+def loaded(event: CloudEvent) -> dict[str, Any]:
+    """The event's data loaded by its type's schema (the consumer has validated it already)."""
+    data: dict[str, Any] = schema_for(event.type).load(event.data)
+    return data
 
 
 def on_tag_changed(event: CloudEvent, uow: UnitOfWork) -> None:
     """Keep the local copy of a created or updated tag (an older state never overwrites)."""
-    project_tag(uow.session, event.data)
+    project_tag(uow.session, loaded(event))
 
 
 def on_tag_deleted(event: CloudEvent, uow: UnitOfWork) -> None:
     """Forget a deleted tag and take it off every customer (`customer.untagged` each)."""
-    remove_tag_everywhere(uow, uuid.UUID(event.data["id"]), event.data.get("name"))
+    data = loaded(event)
+    remove_tag_everywhere(uow, data["id"], data["name"])
 
 
 def on_tag_merged(event: CloudEvent, uow: UnitOfWork) -> None:
     """Move every customer of the merged tag to the surviving one, and forget the merged tag."""
-    move_tag_customers(uow, uuid.UUID(event.data["from"]), uuid.UUID(event.data["into"]))
+    data = loaded(event)
+    move_tag_customers(uow, data["from_"], data["into"])
 
 
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {

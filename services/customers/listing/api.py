@@ -20,6 +20,8 @@ from services.customers.listing.schemas import (
     SegmentUpdateSchema,
 )
 from services.customers.models import Segment
+from services.customers.tagging.projection import ensure_tags_known
+from services.customers.tagging.tags_client import tags_catalogue
 from shared.api import Blueprint, check_if_match, decode_cursor, encode_cursor, etag_of
 from shared.app import service_context
 
@@ -40,12 +42,21 @@ class CustomerList(MethodView):
     @blp.requires("customers:read")
     @blp.arguments(CustomerListArgsSchema, **STRICT_QUERY)
     @blp.response(200, CustomerPageSchema)
+    @blp.alt_response(503, response="DEFAULT_ERROR")
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
-        """List customers matching every filter given; newest first unless `sort` says otherwise."""
+        """List customers matching every filter given; newest first unless `sort` says otherwise.
+
+        A `tag` neither customers nor the tags service knows is a 422 (one not projected yet is
+        asked of the tags service: 503 when it does not answer).
+        """
         sort = args["sort"]
         after = _customer_position(args["cursor"], sort) if args["cursor"] else None
         params = {name: value for name, value in args.items() if name not in PAGE_ARGS}
-        page = queries.list_customers(service_context().reads, params, sort, args["limit"], after)
+        context = service_context()
+        ensure_tags_known(
+            context.uow(), params.get("tag") or [], tags_catalogue(), "tag", location="query"
+        )
+        page = queries.list_customers(context.reads, params, sort, args["limit"], after)
         next_cursor = None
         if page.next_position is not None:
             next_cursor = encode_cursor(queries.encode_position(sort, page.next_position))
@@ -68,9 +79,11 @@ class Segments(MethodView):
     @blp.arguments(SegmentCreateSchema)
     @blp.response(201, SegmentSchema)
     @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(503, response="DEFAULT_ERROR")
     def post(self, body: dict[str, Any]) -> Any:
-        """Save list parameters under a name (unique, whatever the case)."""
-        segment = segments.create_segment(service_context().uow(), **body)
+        """Save list parameters under a name (unique, whatever the case); a `tag` neither
+        customers nor the tags service knows is a 422."""
+        segment = segments.create_segment(service_context().uow(), **body, tags=tags_catalogue())
         return segment, 201, _headers(segment)
 
 
@@ -90,9 +103,12 @@ class SegmentById(MethodView):
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(409, response="CONFLICT")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(503, response="DEFAULT_ERROR")
     def patch(self, changes: dict[str, Any], segment_id: uuid.UUID) -> Any:
         """Rename a saved filter or replace its filter (`If-Match` honoured)."""
-        segment = segments.update_segment(service_context().uow(), segment_id, changes, _if_match)
+        segment = segments.update_segment(
+            service_context().uow(), segment_id, changes, tags_catalogue(), _if_match
+        )
         return segment, 200, _headers(segment)
 
     @blp.requires("customers:write")

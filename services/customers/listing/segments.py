@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.listing.filters import CustomerFilterSchema
 from services.customers.models import Segment
+from services.customers.tagging.projection import ensure_tags_known
+from services.customers.tagging.tags_client import TagsCatalogue
 from shared.api import Refusal
 from shared.db import UnitOfWork, utcnow
 
@@ -101,8 +103,14 @@ def _flush(uow: UnitOfWork, name: str) -> None:
         raise DuplicateSegmentName(name) from None
 
 
-def create_segment(uow: UnitOfWork, name: str, filter: dict[str, Any]) -> Segment:
-    """Save loaded list parameters under a name no other saved filter has (any case)."""
+def create_segment(
+    uow: UnitOfWork, name: str, filter: dict[str, Any], tags: TagsCatalogue
+) -> Segment:
+    """Save loaded list parameters under a name no other saved filter has (any case).
+
+    UnknownTags (on `filter.tag`) for a tag neither customers nor the tags service knows.
+    """
+    _ensure_filter_tags_known(uow, filter, tags)
     with uow:
         _refuse_taken_name(uow.session, name, None)
         now = utcnow()
@@ -121,6 +129,10 @@ def create_segment(uow: UnitOfWork, name: str, filter: dict[str, Any]) -> Segmen
         return segment
 
 
+def _ensure_filter_tags_known(uow: UnitOfWork, filter: dict[str, Any], tags: TagsCatalogue) -> None:
+    ensure_tags_known(uow, filter.get("tag") or [], tags, field=("filter", "tag"))
+
+
 def _locked(uow: UnitOfWork, segment_id: uuid.UUID) -> Segment:
     segment = uow.session.scalar(select(Segment).where(Segment.id == segment_id).with_for_update())
     if segment is None:
@@ -132,9 +144,12 @@ def update_segment(
     uow: UnitOfWork,
     segment_id: uuid.UUID,
     changes: dict[str, Any],
+    tags: TagsCatalogue,
     precondition: Precondition | None = None,
 ) -> Segment:
-    """Rename a saved filter and/or replace its filter."""
+    """Rename a saved filter and/or replace its filter (its tags known, as on creation)."""
+    if "filter" in changes:
+        _ensure_filter_tags_known(uow, changes["filter"], tags)
     with uow:
         segment = _locked(uow, segment_id)
         if precondition is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app, jsonify, url_for
+from flask import jsonify, url_for
 from flask.views import MethodView
 from flask_smorest import abort
 
@@ -23,7 +23,7 @@ from services.customers.tagging.schemas import (
     StatusSchema,
     StatusUpdateSchema,
 )
-from services.customers.tagging.tags_client import RemoteTagsCatalogue, TagsCatalogue
+from services.customers.tagging.tags_client import tags_catalogue
 from shared.api import (
     Blueprint,
     PageArgsSchema,
@@ -59,10 +59,15 @@ class CustomerTags(MethodView):
     @blp.response(200, CustomerTagsSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     @blp.alt_response(412, response="PRECONDITION_FAILED")
+    @blp.alt_response(503, response="DEFAULT_ERROR")
     def put(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
         """Replace a customer's tags; answers the customer's tags (`If-Match` honoured)."""
         result = usecases.replace_tags(
-            service_context().uow(), customer_id, body["tag_ids"], _customer_if_match
+            service_context().uow(),
+            customer_id,
+            body["tag_ids"],
+            tags_catalogue(),
+            _customer_if_match,
         )
         return result, 200, _customer_etag(result)
 
@@ -73,13 +78,21 @@ class CustomerTags(MethodView):
     @blp.alt_response(412, response="PRECONDITION_FAILED")
     @blp.alt_response(503, response="DEFAULT_ERROR")
     def post(self, body: dict[str, Any], customer_id: uuid.UUID) -> Any:
-        """Add a tag by id, or by name (a new name creates it); answers the customer's tags."""
+        """Add a tag by id, or by name; a new name creates the tag, which needs `tags:write`
+        too (403 otherwise). Answers the customer's tags."""
         uow = service_context().uow()
         if "tag_id" in body:
-            result = usecases.add_tag(uow, customer_id, body["tag_id"], _customer_if_match)
+            result = usecases.add_tag(
+                uow, customer_id, body["tag_id"], tags_catalogue(), _customer_if_match
+            )
         else:
             result = usecases.add_tag_by_name(
-                uow, customer_id, body["name"], tags_catalogue(), _customer_if_match
+                uow,
+                customer_id,
+                body["name"],
+                tags_catalogue(),
+                _customer_if_match,
+                may_create=current_principal().has("tags:write"),
             )
         return result, 200, _customer_etag(result)
 
@@ -96,15 +109,6 @@ class CustomerTagById(MethodView):
             service_context().uow(), customer_id, tag_id, _customer_if_match
         )
         return result, 200, _customer_etag(result)
-
-
-def tags_catalogue() -> TagsCatalogue:
-    """The tags service client of this app, built on first use and kept with the app."""
-    extensions = current_app.extensions
-    if "customers.tags_catalogue" not in extensions:
-        extensions["customers.tags_catalogue"] = RemoteTagsCatalogue(service_context().settings)
-    catalogue: TagsCatalogue = extensions["customers.tags_catalogue"]
-    return catalogue
 
 
 def _customer_etag(result: usecases.CustomerTags) -> dict[str, str]:
@@ -186,10 +190,13 @@ class BulkActions(MethodView):
     @blp.arguments(BulkActionSchema)
     @blp.response(200, BulkResultSchema)
     @blp.alt_response(202, schema=BulkJobSchema, success=True, description="Queued as a job.")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(503, response="DEFAULT_ERROR")
     def post(self, body: dict[str, Any]) -> Any:
         """Act on many customers: `{matched, changed}`, or 202 and a job above the sync limit.
 
-        `delete` also needs the `customers:delete` scope.
+        `delete` also needs the `customers:delete` scope, and above 1,000 customers `confirm`:
+        the number it matches (409 with that number otherwise).
         """
         principal = current_principal()
         if body["action"] == "delete" and not principal.has("customers:delete"):
@@ -200,10 +207,15 @@ class BulkActions(MethodView):
             filter=body.get("filter"),
             tag_ids=list(dict.fromkeys(body.get("tag_ids", []))),
             status=body.get("status"),
+            confirm=body.get("confirm"),
         )
         context = service_context()
         outcome = bulk.run_bulk_action(
-            context.uow(), request, context.settings.bulk_sync_limit, principal.subject
+            context.uow(),
+            request,
+            context.settings.bulk_sync_limit,
+            principal.subject,
+            tags_catalogue(),
         )
         if isinstance(outcome, BulkJob):
             location = url_for("customers-tagging.BulkJobById", job_id=outcome.id)

@@ -7,6 +7,10 @@ PostgreSQL itself (`set_based.emit_in_sql`), so that no row travels through Pyth
 the embedded mode, runs the same steps as a few statements and builds the events in Python. Up
 to `bulk_sync_limit` customers are changed in the request's one transaction; above, the request
 queues a `BulkJob` that the worker runs in chunks (`services.customers.tagging.bulk_jobs`).
+
+Tags the request names (`tag_ids`, the filter's `tag`) that the projection does not know yet are
+asked of the tags service before anything else (read your writes). A `delete` of more than
+`DELETE_CONFIRM_ABOVE` customers needs `confirm`: the number it matches (409 otherwise).
 """
 
 from __future__ import annotations
@@ -37,8 +41,12 @@ from sqlalchemy.orm import Session
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
 from services.customers.models import BulkJob, Customer, CustomerTag, Status
-from services.customers.tagging.errors import InvalidFilter, UnknownStatusKey
-from services.customers.tagging.projection import require_tags
+from services.customers.tagging.errors import (
+    BulkDeleteNotConfirmed,
+    InvalidFilter,
+    UnknownStatusKey,
+)
+from services.customers.tagging.projection import ensure_tags_known, require_tags
 from services.customers.tagging.set_based import (
     CONTACT_COLUMNS,
     dialect_name,
@@ -49,12 +57,15 @@ from services.customers.tagging.set_based import (
     touch_customers,
     uuid_array,
 )
+from services.customers.tagging.tags_client import TagsCatalogue
 from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
 from shared.db import UnitOfWork, UtcDateTime, table_of, utcnow
 from shared.logging import current_correlation_id
 
 ACTIONS = ("add_tags", "remove_tags", "set_status", "delete")
 TAG_ACTIONS = ("add_tags", "remove_tags")
+DELETE_CONFIRM_ABOVE = 1_000
+"""A bulk delete of more customers than this needs `confirm`: the number it matches."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,7 @@ class BulkRequest:
     filter: dict[str, Any] | None = None
     tag_ids: list[uuid.UUID] = field(default_factory=list)
     status: str | None = None
+    confirm: int | None = None
 
     def to_params(self) -> dict[str, Any]:
         """The request as a job's JSON `params`."""
@@ -74,6 +86,7 @@ class BulkRequest:
             "filter": self.filter,
             "tag_ids": [str(value) for value in self.tag_ids],
             "status": self.status,
+            "confirm": self.confirm,
         }
 
     @classmethod
@@ -86,6 +99,7 @@ class BulkRequest:
             filter=params.get("filter"),
             tag_ids=[uuid.UUID(value) for value in params.get("tag_ids") or []],
             status=params.get("status"),
+            confirm=params.get("confirm"),
         )
 
 
@@ -99,21 +113,32 @@ class BulkResult:
 
 # --- the use case of the request ----------------------------------------------------------------
 def run_bulk_action(
-    uow: UnitOfWork, request: BulkRequest, sync_limit: int, requested_by: str
+    uow: UnitOfWork,
+    request: BulkRequest,
+    sync_limit: int,
+    requested_by: str,
+    catalogue: TagsCatalogue,
 ) -> BulkResult | BulkJob:
     """Apply a bulk action now, or queue it as a job when it matches over `sync_limit` customers.
 
-    UnknownTags, UnknownStatusKey, InvalidFilter: refused before anything changed.
+    UnknownTags, UnknownStatusKey, InvalidFilter, BulkDeleteNotConfirmed, ServiceUnavailable
+    (the tags service, asked about tags not projected yet): refused before anything changed.
     """
+    ensure_named_tags_known(uow, request, catalogue)
     with uow:
         session = uow.session
         check_inputs(session, request)
         selection = selected_customers(session, request)
+        if request.action == "delete":
+            counted = session.scalar(select(func.count()).select_from(selection.subquery()))
+            check_delete_confirmed(request, counted or 0)
         # Counted before anything is locked: a job's 100,000 customers are not locked for nothing.
         probe = selection.order_by(None).limit(sync_limit + 1).subquery()
         small = (session.scalar(select(func.count()).select_from(probe)) or 0) <= sync_limit
         ids = lock_next_customers(session, selection, None, sync_limit + 1) if small else []
         if small and len(ids) <= sync_limit:  # (more may match by the time they are locked)
+            if request.action == "delete":
+                check_delete_confirmed(request, len(ids))  # what is locked is what goes
             changed = apply_action(uow, request, ids, utcnow())
             uow.commit()
             return BulkResult(matched=len(ids), changed=changed)
@@ -136,6 +161,25 @@ def run_bulk_action(
 
 
 # --- building blocks (the job runner uses them too) ---------------------------------------------
+def ensure_named_tags_known(
+    uow: UnitOfWork, request: BulkRequest, catalogue: TagsCatalogue
+) -> None:
+    """The tags the request names (`tag_ids`, the filter's `tag`) projected, those not yet
+    asked of the tags service; UnknownTags on the field that named one neither knows."""
+    if request.action in TAG_ACTIONS:
+        ensure_tags_known(uow, request.tag_ids, catalogue)
+    if request.filter is not None:
+        filter_tags = load_filter(request.filter).get("tag") or []
+        ensure_tags_known(uow, filter_tags, catalogue, field=("filter", "tag"))
+
+
+def check_delete_confirmed(request: BulkRequest, matched: int) -> None:
+    """A delete of more than DELETE_CONFIRM_ABOVE customers carries their number as `confirm`;
+    BulkDeleteNotConfirmed (409, with the number) otherwise."""
+    if matched > DELETE_CONFIRM_ABOVE and request.confirm != matched:
+        raise BulkDeleteNotConfirmed(matched, request.confirm)
+
+
 def check_inputs(session: Session, request: BulkRequest) -> None:
     """The tags and the status the action names exist (share-locked until commit)."""
     if request.action in TAG_ACTIONS:

@@ -6,7 +6,10 @@ what its filter matches then) into `bulk_job_targets`: the job acts on those, wa
 order, and a customer who starts matching the filter later is not swept in. Each chunk is one
 transaction: the customers' changes, their events and the job's progress (`processed`,
 `changed`, and where to resume) commit together, so a job stopped at any point says exactly
-what it did. A chunk failed by a transient database error is run again. A job whose worker died
+what it did. A chunk failed by a transient database error is run again; a job that fails shows
+its requester a generic message and an error id, the details being in the log under that id
+(a refusal, such as a delete that now matches another number than confirmed, shows its own
+words). A job whose worker died
 (no progress for `STALE_AFTER`) is claimed again and resumes after its last committed chunk.
 Bookkeeping that the table has no column for (resume point, runner, heartbeat) lives under
 `params["progress"]`.
@@ -29,12 +32,14 @@ from services.customers.models import BulkJob, BulkJobTarget, Customer
 from services.customers.tagging.bulk import (
     BulkRequest,
     apply_action,
+    check_delete_confirmed,
     check_inputs,
     lock_next_customers,
     selected_customers,
 )
 from services.customers.tagging.errors import BulkJobNotFound
 from services.customers.tagging.set_based import id_in
+from shared.api import Refusal
 from shared.db import UnitOfWork, table_of, utcnow
 from shared.logging import correlated
 
@@ -106,8 +111,9 @@ def run_job(
             while _retrying(next_chunk, job_id):
                 pass
         except Exception as exc:  # noqa: BLE001  (recorded in the job, for the person who asked)
-            log.exception("bulk job failed", extra={"job_id": str(job_id)})
-            _record_failure(uow_factory(), job_id, runner, exc)
+            error_id = uuid.uuid4().hex
+            log.exception("bulk job failed", extra={"job_id": str(job_id), "error_id": error_id})
+            _record_failure(uow_factory(), job_id, runner, exc, error_id)
 
 
 def _retrying(action: Callable[[], T], job_id: uuid.UUID) -> T:
@@ -145,6 +151,9 @@ def run_chunk(uow: UnitOfWork, job_id: uuid.UUID, runner: str, chunk_size: int) 
         now = utcnow()
         if not progress.get("targets_taken"):  # the first chunk takes them, in its transaction
             job.matched = _take_targets(session, job.id, request)
+            if request.action == "delete":
+                # The confirmed number, counted again now that the targets are fixed.
+                check_delete_confirmed(request, job.matched)
             job.params = _with_progress(job.params, targets_taken=True)
         after = uuid.UUID(progress["after"]) if progress.get("after") else None
         targets = _next_targets(session, job.id, after, chunk_size)
@@ -206,7 +215,17 @@ def _next_targets(
     return list(session.scalars(statement))
 
 
-def _record_failure(uow: UnitOfWork, job_id: uuid.UUID, runner: str, exc: Exception) -> None:
+def failure_message(exc: Exception, error_id: str) -> str:
+    """What a failed job tells its requester of the cause: a refusal's own words, else nothing
+    of the exception (SQL, values, internals) but an id to find it in the log."""
+    if isinstance(exc, Refusal):
+        return exc.message()
+    return f"the job failed on an internal error (error id {error_id}, in the service's log)"
+
+
+def _record_failure(
+    uow: UnitOfWork, job_id: uuid.UUID, runner: str, exc: Exception, error_id: str
+) -> None:
     with uow:
         job = _locked_job(uow.session, job_id)
         if (job.params.get("progress") or {}).get("runner") != runner:
@@ -214,9 +233,11 @@ def _record_failure(uow: UnitOfWork, job_id: uuid.UUID, runner: str, exc: Except
         job.status = "failed"
         job.finished_at = utcnow()
         job.error = (
-            f"{exc} — stopped after {job.processed} customers processed ({job.changed} changed);"
-            " those changes are kept and their events sent, the other customers are unchanged"
+            f"{failure_message(exc, error_id)} — stopped after {job.processed} customers"
+            f" processed ({job.changed} changed); those changes are kept and their events sent,"
+            " the other customers are unchanged"
         )
+        job.params = {**job.params, "error_id": error_id}
         uow.commit()
 
 

@@ -10,11 +10,13 @@ from services.customers.profiles.errors import CustomerNotFound
 from shared.api import Refusal
 
 __all__ = [
+    "BulkDeleteNotConfirmed",
     "BulkJobNotFound",
     "CustomerNotFound",
     "InvalidFilter",
     "StatusConflict",
     "StatusNotFound",
+    "TagCreationForbidden",
     "TagNameRefused",
     "TaggingError",
     "UnknownStatusKey",
@@ -27,13 +29,38 @@ class TaggingError(Refusal):
 
 
 class UnknownTags(TaggingError):
-    """Tag ids the local tag catalogue does not know (422 on the field that named them)."""
+    """Tag ids neither the local tag catalogue nor the tags service knows (422 on the field that
+    named them: a name, or a path such as `("filter", "tag")`, in the body or the `query`)."""
 
-    def __init__(self, tag_ids: Iterable[uuid.UUID], field: str = "tag_ids") -> None:
+    def __init__(
+        self,
+        tag_ids: Iterable[uuid.UUID],
+        field: str | tuple[str, ...] = "tag_ids",
+        location: str = "json",
+    ) -> None:
         self.tag_ids = sorted(set(tag_ids))
         listed = ", ".join(str(tag_id) for tag_id in self.tag_ids)
         super().__init__(f"unknown tag ids: {listed}")
-        self.field = field
+        self.path = (field,) if isinstance(field, str) else tuple(field)
+        self.field = self.path[0]
+        self.location = location
+
+    def field_errors(self) -> dict[str, object]:
+        errors: object = [str(self)]
+        for name in reversed(self.path):
+            errors = {name: errors}
+        return {self.location: errors}
+
+
+class TagCreationForbidden(TaggingError):
+    """A new tag name from a caller without `tags:write` (403): whatever the door, creating a
+    tag needs the tags service's own permission."""
+
+    status, field = 403, "name"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no tag is named {name!r}, and creating one needs the scope tags:write")
+        self.name = name
 
 
 class TagNameRefused(TaggingError):
@@ -87,3 +114,18 @@ class BulkJobNotFound(TaggingError):
     def __init__(self, job_id: uuid.UUID) -> None:
         super().__init__(f"no bulk job has the id {job_id}")
         self.job_id = job_id
+
+
+class BulkDeleteNotConfirmed(TaggingError):
+    """A bulk delete of many customers without `confirm`, or with another number (409)."""
+
+    status, field = 409, "confirm"
+
+    def __init__(self, matched: int, confirm: int | None) -> None:
+        given = "" if confirm is None else f", not {confirm}"
+        super().__init__(
+            f"this delete would remove {matched} customers; to go ahead, send"
+            f' "confirm": {matched}{given}'
+        )
+        self.matched = matched
+        self.confirm = confirm

@@ -1,4 +1,8 @@
-"""The local copy of the tag catalogue (`TagView`): kept from `tag.*` events, read for tagging."""
+"""The local copy of the tag catalogue (`TagView`): kept from `tag.*` events, read for tagging.
+
+A tag id it does not know yet is asked of the tags service before it is refused
+(`ensure_tags_known`, the `read_your_writes` rule every projection follows).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.customers.models import CustomerTag, TagView
+from services.customers.read_your_writes import Owner, Projection
 from services.customers.tagging.errors import UnknownTags
 from services.customers.tagging.set_based import insert_for
+from shared.db import UnitOfWork
 
 
 def name_key(name: str) -> str:
@@ -22,17 +28,19 @@ def name_key(name: str) -> str:
 
 
 def project_tag(session: Session, state: Mapping[str, Any]) -> None:
-    """Upsert a tag's state (as `tag.created` or ensure answers it); an older one never wins."""
-    updated_at = state["updated_at"]
-    if isinstance(updated_at, str):
-        updated_at = datetime.fromisoformat(updated_at)
+    """Upsert a tag's state, as a schema loaded it (`tag.created`/`tag.updated` data, or the
+    tags service's answer); an older one never wins.
+
+    Loaded data only: a raw JSON value (the string `"false"`, a time as text) is a TypeError,
+    never converted here, where `bool("false")` would be true.
+    """
     values = {
-        "id": uuid.UUID(str(state["id"])),
-        "name": state["name"],
-        "color": state["color"],
-        "order": state["order"],
-        "is_fixed": bool(state["is_fixed"]),
-        "updated_at": updated_at,
+        "id": _typed(state, "id", uuid.UUID),
+        "name": _typed(state, "name", str),
+        "color": _typed(state, "color", str),
+        "order": _typed(state, "order", int, nullable=True),
+        "is_fixed": _typed(state, "is_fixed", bool),
+        "updated_at": _typed(state, "updated_at", datetime),
     }
     statement = insert_for(session, TagView).values(values)
     excluded = statement.excluded
@@ -49,6 +57,42 @@ def project_tag(session: Session, state: Mapping[str, Any]) -> None:
             where=TagView.updated_at <= excluded.updated_at,
         )
     )
+
+
+def _typed(state: Mapping[str, Any], name: str, kind: type, nullable: bool = False) -> Any:
+    value = state[name]
+    if value is None and nullable:
+        return value
+    # bool is an int: an integer field takes no boolean, a boolean field nothing but one.
+    if isinstance(value, kind) and (kind is bool or not isinstance(value, bool)):
+        return value
+    raise TypeError(f"tag state {name!r} is {value!r}, not a loaded {kind.__name__}")
+
+
+def known_tag_ids(session: Session, tag_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these tags the projection holds."""
+    return set(session.scalars(select(TagView.id).where(TagView.id.in_(tag_ids))))
+
+
+TAG_PROJECTION: Projection[uuid.UUID] = Projection("tags", known_tag_ids, project_tag)
+"""The tag projection as `read_your_writes` fills it from the tags service."""
+
+
+def ensure_tags_known(
+    uow: UnitOfWork,
+    tag_ids: Collection[uuid.UUID],
+    owner: Owner[uuid.UUID],
+    field: str | tuple[str, ...] = "tag_ids",
+    location: str = "json",
+) -> None:
+    """Every one of these tags projected, the ones not projected yet asked of the tags service.
+
+    UnknownTags (422 on `field`) names those the tags service does not know either;
+    ServiceUnavailable (503) when it cannot be asked; nothing is written in either case.
+    """
+    unknown = TAG_PROJECTION.ensure_known(uow, tag_ids, owner)
+    if unknown:
+        raise UnknownTags(unknown, field, location)
 
 
 def require_tags(

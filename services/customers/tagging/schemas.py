@@ -8,7 +8,7 @@ from typing import Any
 import marshmallow as ma
 
 from services.customers.listing.filters import CustomerFilterSchema
-from services.customers.tagging.bulk import ACTIONS, TAG_ACTIONS
+from services.customers.tagging.bulk import ACTIONS, DELETE_CONFIRM_ABOVE, TAG_ACTIONS
 from shared.api import Schema, page_schema
 
 TAG_NAME_MAX_LENGTH = 64
@@ -157,6 +157,14 @@ class BulkActionSchema(Schema):
     )
     tag_ids = _tag_id_list()
     status = ma.fields.String(validate=ma.validate.Length(min=1, max=32))
+    confirm = ma.fields.Integer(
+        strict=True,
+        validate=ma.validate.Range(min=0, max=2**63 - 1),
+        metadata={
+            "description": "`delete` only: the number of customers it matches, needed above "
+            f"{DELETE_CONFIRM_ABOVE:,} (409 with that number otherwise)."
+        },
+    )
 
     @ma.validates_schema
     def _consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -172,6 +180,8 @@ class BulkActionSchema(Schema):
             errors["status"] = ["set_status needs a status"]
         if action != "set_status" and "status" in data:
             errors["status"] = [f"{action} takes no status"]
+        if action != "delete" and "confirm" in data:
+            errors["confirm"] = [f"{action} takes no confirm"]
         if "filter" in data:
             filter_errors = CustomerFilterSchema().validate(data["filter"])
             if filter_errors:
@@ -200,9 +210,22 @@ class BulkJobSchema(Schema):
     changed = ma.fields.Integer(dump_only=True)
     progress = ma.fields.Method("_progress", dump_only=True, metadata={"type": "number"})
     error = ma.fields.String(dump_only=True, allow_none=True)
+    error_id = ma.fields.Method(
+        "_error_id",
+        dump_only=True,
+        metadata={
+            "type": "string",
+            "nullable": True,
+            "description": "Of a failed job: where the service's log has the details.",
+        },
+    )
     created_at = ma.fields.AwareDateTime(dump_only=True)
     started_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     finished_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
+
+    def _error_id(self, job: Any) -> str | None:
+        error_id = (job.params or {}).get("error_id")
+        return None if error_id is None else str(error_id)
 
     def _progress(self, job: Any) -> float:
         if job.status == "done":

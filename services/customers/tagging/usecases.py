@@ -19,8 +19,9 @@ from sqlalchemy import Row, delete, exists, literal, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, CustomerTag, TagView
-from services.customers.tagging.errors import CustomerNotFound
+from services.customers.tagging.errors import CustomerNotFound, TagCreationForbidden
 from services.customers.tagging.projection import (
+    ensure_tags_known,
     find_tag_by_name,
     project_tag,
     require_tags,
@@ -68,10 +69,15 @@ def replace_tags(
     uow: UnitOfWork,
     customer_id: uuid.UUID,
     tag_ids: Collection[uuid.UUID],
+    catalogue: TagsCatalogue,
     precondition: Precondition | None = None,
 ) -> CustomerTags:
-    """Give a customer exactly these tags; CustomerNotFound, UnknownTags."""
+    """Give a customer exactly these tags; CustomerNotFound, UnknownTags, ServiceUnavailable.
+
+    A tag not projected yet is asked of the tags service first (read your writes).
+    """
     wanted = set(tag_ids)
+    _ensure_tags_for(uow, customer_id, wanted, catalogue, "tag_ids")
     with uow:
         session = uow.session
         _require_customer(session, customer_id)
@@ -91,9 +97,12 @@ def add_tag(
     uow: UnitOfWork,
     customer_id: uuid.UUID,
     tag_id: uuid.UUID,
+    catalogue: TagsCatalogue,
     precondition: Precondition | None = None,
 ) -> CustomerTags:
-    """Give a customer one more tag (a no-op if it has it); CustomerNotFound, UnknownTags."""
+    """Give a customer one more tag (a no-op if it has it); CustomerNotFound, UnknownTags,
+    ServiceUnavailable. A tag not projected yet is asked of the tags service first."""
+    _ensure_tags_for(uow, customer_id, [tag_id], catalogue, "tag_id")
     with uow:
         result = change_tags(
             uow, customer_id, add=[tag_id], precondition=precondition, field="tag_id"
@@ -108,8 +117,13 @@ def add_tag_by_name(
     name: str,
     catalogue: TagsCatalogue,
     precondition: Precondition | None = None,
+    may_create: bool = False,
 ) -> CustomerTags:
     """Give a customer the tag of this name, created through the tags service when new.
+
+    Creating a tag needs the caller's own `tags:write` (`may_create`), whatever the door: a
+    caller without it gets an existing tag (projected, or found in the tags service when not
+    yet projected) and TagCreationForbidden (403) for a new name.
 
     CustomerNotFound; ServiceUnavailable or TagNameRefused from the tags service, in which case
     nothing changed here. No lock is held while the tags service is called.
@@ -122,11 +136,14 @@ def add_tag_by_name(
             # Checked now too, so that a stale request creates no tag; again under the lock.
             precondition(customer_id, version)
         known = find_tag_by_name(uow.session, name)
-        tag_id = known.id if known is not None else None
+        known_id = known.id if known is not None else None
     ensured: dict[str, Any] | None = None
-    if tag_id is None:
-        [ensured] = catalogue.ensure([name])
-        tag_id = ensured["id"]
+    if known_id is None:
+        ensured = catalogue.ensure([name])[0] if may_create else catalogue.find_by_name(name)
+        if ensured is None:
+            raise TagCreationForbidden(name)
+        known_id = ensured["id"]
+    tag_id: uuid.UUID = known_id
     with uow:
         if ensured is not None:
             # The tag's `tag.created` may not have reached us yet; its answer stands in for it.
@@ -171,6 +188,20 @@ def change_tags(
     require_tags(session, add, field)
     customer = _locked_customer(session, customer_id)
     return _apply(uow, customer, set(add), set(remove) - set(add), precondition, reason)
+
+
+def _ensure_tags_for(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    tag_ids: Collection[uuid.UUID],
+    catalogue: TagsCatalogue,
+    field: str,
+) -> None:
+    """The tags to give a customer projected (asked of the tags service when not yet), once the
+    customer is known to exist: an unknown customer is a 404 whether or not tags answers."""
+    with uow:
+        _require_customer(uow.session, customer_id)
+    ensure_tags_known(uow, tag_ids, catalogue, field)
 
 
 def _require_customer(session: Session, customer_id: uuid.UUID) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,8 +16,16 @@ from shared.settings import Settings
 
 @pytest.fixture
 def customers_settings(pg_settings: Callable[..., Settings]) -> Settings:
-    """The customers service's settings on its emptied PostgreSQL test database."""
-    return pg_settings("customers")
+    """The customers service's settings on its emptied PostgreSQL test database; the tags
+    service nowhere (a port nothing listens on), unless a feature's tests put it somewhere."""
+    return pg_settings("customers", service_urls={"tags": f"http://127.0.0.1:{closed_port()}"})
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

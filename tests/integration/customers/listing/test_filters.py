@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from flask.testing import FlaskClient
 
 AddCustomer = Callable[..., uuid.UUID]
 ListIds = Callable[..., list[str]]
@@ -170,10 +171,24 @@ def test_tags_match_any_by_default_and_all_when_asked(
     )
 
 
-def test_a_tag_nobody_carries_lists_nobody(add_customer: AddCustomer, list_ids: ListIds) -> None:
+def test_a_tag_nobody_carries_lists_nobody(
+    add_customer: AddCustomer, add_tag: Callable[..., uuid.UUID], list_ids: ListIds
+) -> None:
     add_customer()
 
-    assert list_ids(tag=str(uuid.uuid4())) == []
+    assert list_ids(tag=str(add_tag("unused"))) == []
+
+
+def test_a_tag_not_projected_with_the_tags_service_down_is_503(
+    client: FlaskClient, reader: dict[str, str], add_customer: AddCustomer
+) -> None:
+    # Customers cannot tell a tag just created from a wrong id without the tags service.
+    add_customer()
+
+    response = client.get("/customers", query_string={"tag": str(uuid.uuid4())}, headers=reader)
+
+    assert response.status_code == 503
+    assert "tags" in response.get_json()["message"]
 
 
 @pytest.mark.parametrize(

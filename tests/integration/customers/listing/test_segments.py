@@ -28,9 +28,12 @@ def new_segment(client: FlaskClient, writer: dict[str, str]) -> Callable[..., di
 
 
 def test_a_saved_filter_is_answered_normalised_and_read_back_with_its_etag(
-    client: FlaskClient, reader: dict[str, str], new_segment: Callable[..., dict[str, Any]]
+    client: FlaskClient,
+    reader: dict[str, str],
+    new_segment: Callable[..., dict[str, Any]],
+    add_tag: Callable[..., uuid.UUID],
 ) -> None:
-    tag = str(uuid.uuid4())
+    tag = str(add_tag("Paris VIP"))
     created = new_segment(
         "  VIP in Paris ",
         {

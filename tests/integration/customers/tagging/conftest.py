@@ -4,7 +4,6 @@ events delivered through the real handlers, and the real tags service over HTTP.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,21 +28,25 @@ from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import parse_event
 from shared.settings import Settings
+from tests.integration.customers.conftest import closed_port
 
 Snapshot = tuple[Any, ...]
 
 
-def closed_port() -> int:
-    """A local port nothing listens on (connections are refused at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
-def tags_base_url() -> str:
-    """Where customers finds the tags service; by default nowhere (tags is down)."""
+def tags_base_url(request: pytest.FixtureRequest) -> str:
+    """Where customers finds the tags service; by default nowhere (tags is down).
+
+    `@pytest.mark.parametrize("tags_base_url", [TAGS_UP], indirect=True)` puts the real tags
+    service there for one test.
+    """
+    if getattr(request, "param", None) == TAGS_UP:
+        url: str = request.getfixturevalue("tags_service")
+        return url
     return f"http://127.0.0.1:{closed_port()}"
+
+
+TAGS_UP = "tags up"
 
 
 @pytest.fixture
@@ -60,9 +63,11 @@ def tags_service(pg_settings: Callable[..., Settings]) -> Iterator[str]:
 
 
 @pytest.fixture
-def bulk_sync_limit() -> int:
-    """Above this many customers a bulk action becomes a job (the real default is 10,000)."""
-    return 10_000
+def bulk_sync_limit(request: pytest.FixtureRequest) -> int:
+    """Above this many customers a bulk action becomes a job (the real default is 10,000);
+    another limit for one test with `parametrize("bulk_sync_limit", [n], indirect=True)`."""
+    limit: int = getattr(request, "param", 10_000)
+    return limit
 
 
 @pytest.fixture

@@ -289,21 +289,24 @@ def test_nothing_matched_is_zero_and_zero(
 
 
 # --- refusals -----------------------------------------------------------------------------------
-def test_unknown_tag_ids_are_422_naming_them_and_change_nothing(
+def test_a_tag_not_projected_with_the_tags_service_down_is_503_and_changes_nothing(
     client: FlaskClient,
     writer: dict[str, str],
     add_customer: Callable[..., uuid.UUID],
     new_tag: Callable[..., uuid.UUID],
     snapshot: Callable[[], Snapshot],
 ) -> None:
+    # The tags service's answers (422 for what it does not know): test_read_your_writes.
     customer, known, unknown = add_customer(), new_tag(), uuid.uuid4()
     before = snapshot()
 
-    response = bulk(client, writer, action="add_tags", ids=[customer], tag_ids=[known, unknown])
+    by_ids = bulk(client, writer, action="add_tags", ids=[customer], tag_ids=[known, unknown])
+    by_filter = bulk(
+        client, writer, action="set_status", filter={"tag": str(unknown)}, status="vip"
+    )
 
-    assert response.status_code == 422
-    [message] = response.get_json()["errors"]["json"]["tag_ids"]
-    assert str(unknown) in message and str(known) not in message
+    assert (by_ids.status_code, by_filter.status_code) == (503, 503)
+    assert "tags" in by_ids.get_json()["message"]
     assert snapshot() == before
 
 

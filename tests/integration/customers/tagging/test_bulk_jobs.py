@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from services.customers.models import BulkJob, Customer
 from services.customers.tagging.bulk_jobs import (
@@ -333,3 +333,45 @@ def test_a_chunk_cut_off_from_the_database_is_run_again_and_the_job_finishes(
     assert (job["status"], job["processed"], job["changed"]) == ("done", LIMIT + 2, LIMIT + 2)
     assert all(tags_of(customer) == {tag} for customer in customers)
     assert len(outbox("customer.tagged")) == LIMIT + 2
+
+
+def test_a_job_failed_by_an_internal_error_shows_a_generic_message_and_logs_the_details(
+    app: Flask,
+    client: FlaskClient,
+    writer: dict[str, str],
+    add_customer: Callable[..., uuid.UUID],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    customers = [add_customer(status="lead") for _ in range(LIMIT + 2)]
+    response = post_bulk(client, writer, action="set_status", ids=customers, status="vip")
+    engine = app.extensions["crm"].engine
+    # A database error whose text carries SQL and data, as a real one does.
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE FUNCTION refuse_vip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                " RAISE EXCEPTION 'secret detail for %', NEW.email; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER refuse_vip BEFORE UPDATE ON customers FOR EACH ROW"
+                " WHEN (NEW.status = 'vip') EXECUTE FUNCTION refuse_vip()"
+            )
+        )
+    try:
+        run_jobs(app)
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TRIGGER refuse_vip ON customers"))
+            connection.execute(text("DROP FUNCTION refuse_vip()"))
+
+    job = job_of(client, writer, response.get_json()["id"])
+    assert job["status"] == "failed"
+    assert job["error_id"] and job["error_id"] in job["error"]
+    for leak in ("secret", "SQL", "UPDATE", "refuse_vip", "@example.com", "psycopg", "Raise"):
+        assert leak not in job["error"]
+    assert "after 0 customers processed (0 changed)" in job["error"]
+    [record] = [r for r in caplog.records if r.getMessage() == "bulk job failed"]
+    assert record.__dict__["error_id"] == job["error_id"]
+    assert record.exc_info is not None and "secret detail" in str(record.exc_info[1])

@@ -18,18 +18,19 @@ from shared.events.envelope import CloudEvent
 from shared.migrations import migrate
 from shared.settings import Settings
 from tests.conftest import settings_for
-from tests.integration.customers.tagging.conftest import Snapshot, tag_state
+from tests.integration.customers.tagging.conftest import TAGS_UP, Snapshot, tag_state
 
 LIMIT = 4
 
 
 @pytest.fixture
-def customers_settings(tmp_path: Path) -> Settings:
+def customers_settings(tmp_path: Path, tags_base_url: str) -> Settings:
     """The customers service on a fresh SQLite file, migrated as the embedded mode does it."""
     settings = settings_for(
         "customers",
         database_urls={"customers": f"sqlite:///{tmp_path / 'customers.sqlite3'}"},
         bulk_sync_limit=LIMIT,
+        service_urls={"tags": tags_base_url},
     )
     migrate(settings)
     return settings
@@ -69,6 +70,7 @@ def test_customer_tags_are_replaced_added_and_removed(
     assert removed.headers["ETag"] == f'"{customer}-3"'
 
 
+@pytest.mark.parametrize("tags_base_url", [TAGS_UP], indirect=True)
 def test_unknown_tags_change_nothing(
     client: FlaskClient,
     writer: dict[str, str],

@@ -18,7 +18,7 @@ from shared.events.publisher import EventPublisher, OutgoingMessage, make_connec
 from shared.settings import Settings
 from shared.worker import Worker
 from tests.backbone import wait_until
-from tests.integration.customers.tagging.conftest import tag_state
+from tests.integration.customers.tagging.conftest import TAGS_UP, tag_state
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -122,6 +122,7 @@ def test_a_merge_delivered_again_moves_nobody_twice(
     assert customer_row(customer).version == 2  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("tags_base_url", [TAGS_UP], indirect=True)
 def test_a_tag_deleted_in_the_catalogue_can_no_longer_be_given(
     client: FlaskClient,
     writer: dict[str, str],
@@ -137,6 +138,21 @@ def test_a_tag_deleted_in_the_catalogue_can_no_longer_be_given(
     )
 
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(("sent", "kept"), [("false", False), ("true", True), (False, False)])
+def test_the_projection_keeps_what_the_event_schema_loads_not_the_raw_json(
+    app: Flask, deliver: Callable[..., CloudEvent], sent: object, kept: bool
+) -> None:
+    # The catalogue's Boolean accepts the string "false"; bool("false") would be True.
+    tag = uuid.uuid4()
+    state = {**tag_state(tag, "Loaded", None, "#abcdef"), "is_fixed": sent, "order": "7"}
+
+    deliver("tag.created", state)
+
+    view = projected(app, tag)
+    assert view is not None
+    assert (view.is_fixed, view.order) == (kept, 7)
 
 
 def test_a_tag_update_changes_how_customers_show_it(
