@@ -15,13 +15,13 @@ from services.customers.tagging.usecases import move_tag_customers, remove_tag_e
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler
 from shared.events.envelope import CloudEvent
-from shared.events.registry import schema_for
+from shared.events.registry import load_data
 
 
 def loaded(event: CloudEvent) -> dict[str, Any]:
-    """The event's data loaded by its type's schema (the consumer has validated it already)."""
-    data: dict[str, Any] = schema_for(event.type).load(event.data)
-    return data
+    """The event's data as its type's schema loaded it (`parse_event` sets it; an event built
+    otherwise is loaded here, through the same registry)."""
+    return event.loaded if event.loaded is not None else load_data(event.type, event.data)
 
 
 def on_tag_changed(event: CloudEvent, uow: UnitOfWork) -> None:

@@ -1,10 +1,20 @@
-"""Avatars: an uploaded image checked by its content, re-encoded and made at most 512x512."""
+"""Avatars: an uploaded image checked by its content, re-encoded and made at most 512x512.
+
+Memory is bounded before any pixel is decoded: the header's size is checked first, a JPEG is
+decoded at a reduced scale (`draft`), and what would be decoded is capped at `MAX_DECODED_PIXELS`
+(a 97 KB PNG can announce 5000x5000 RGBA: 100 MB of pixels, 300 MB once scaled). At most
+`DECODE_SLOTS` images are decoded at once in a process; a request that waits over
+`DECODE_WAIT_SECONDS` for a slot is answered 503.
+"""
 
 from __future__ import annotations
 
 import io
+import threading
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -13,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Avatar, Customer
 from services.customers.profiles.errors import (
+    AvatarBusy,
     AvatarNotFound,
     AvatarTooLarge,
     CustomerNotFound,
@@ -22,13 +33,31 @@ from shared.db import UnitOfWork, utcnow
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 512
-# A 2 MB file can announce a gigapixel canvas; nothing larger than this is ever decoded.
+# A 2 MB file can announce a gigapixel canvas: nothing announcing more than this is even opened
+# (a JPEG that large is decoded at an eighth of its size: under half a megapixel).
 MAX_PIXELS = 25_000_000
+# What is decoded at full size (PNG, WebP; a JPEG after `draft`): 4 bytes a pixel, 16 MB at most.
+MAX_DECODED_PIXELS = 4_194_304  # 2048 x 2048
+DECODE_SLOTS = 2
+DECODE_WAIT_SECONDS = 10.0
 CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 
 # Pillow's own guard, process-wide: beyond MAX_PIXELS it warns (made an error below), beyond
 # twice that it refuses.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
+@contextmanager
+def decode_slot(wait: float | None = None) -> Iterator[None]:
+    """One of the process's `DECODE_SLOTS`; AvatarBusy after `wait` seconds without one."""
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS if wait is None else wait):
+        raise AvatarBusy("too many avatars are being processed; try again in a moment")
+    try:
+        yield
+    finally:
+        _decode_slots.release()
 
 
 @dataclass(frozen=True)
@@ -68,8 +97,15 @@ def prepare_image(data: bytes) -> PreparedImage:
                     )
                 # JPEG can decode straight at a reduced scale: less memory, faster.
                 image.draft("RGB", (MAX_SIDE, MAX_SIDE))
-                return _encode(_scaled(image), image_format)
-        except InvalidAvatar:
+                decoded_width, decoded_height = image.size  # as it will be decoded
+                if decoded_width * decoded_height > MAX_DECODED_PIXELS:
+                    raise InvalidAvatar(
+                        f"an avatar image is at most {MAX_DECODED_PIXELS:,} pixels, e.g. "
+                        f"2048x2048, unless a JPEG (this one is {width}x{height})"
+                    )
+                with decode_slot():
+                    return _encode(_scaled(image), image_format)
+        except (InvalidAvatar, AvatarBusy):
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise InvalidAvatar(f"an avatar image is at most {MAX_PIXELS:,} pixels") from None

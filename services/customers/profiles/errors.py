@@ -54,6 +54,15 @@ class InvalidAvatar(ProfileError):
     location, field = "files", "file"
 
 
+class AvatarBusy(ProfileError):
+    """Every decoding slot stayed taken while the upload waited (503, try again)."""
+
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
 class AvatarNotFound(ProfileError):
     """The customer has no avatar (404)."""
 

@@ -13,6 +13,8 @@ import pytest
 from flask.testing import FlaskClient
 from PIL import Image
 
+from tests.unit.customers.profiles.test_avatar_image import png_of_zeros
+
 pytestmark = pytest.mark.needs_postgres
 
 
@@ -158,6 +160,7 @@ BAD_UPLOADS: list[tuple[str, bytes, str, int]] = [
     ("a truncated PNG", image_bytes("PNG", (200, 200))[:300], "a.png", 422),
     ("a decompression bomb", png_header_only(100_000, 100_000), "bomb.png", 422),
     ("just over the pixel limit", png_header_only(6_000, 5_000), "big.png", 422),
+    ("a 100 KB PNG of 5000x5000 RGBA pixels", png_of_zeros(5_000, 5_000), "bomb.png", 422),
     ("a file over 2 MB", b"\x89PNG\r\n\x1a\n" + b"\x00" * (2 * 1024 * 1024), "a.png", 413),
 ]
 

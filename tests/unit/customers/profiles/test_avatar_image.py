@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
+import threading
+import time
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from services.customers.profiles import avatar
-from services.customers.profiles.errors import AvatarTooLarge, InvalidAvatar
+from services.customers.profiles.errors import AvatarBusy, AvatarTooLarge, InvalidAvatar
 
 
 def encoded(image_format: str, size: tuple[int, int], mode: str = "RGB") -> bytes:
@@ -86,3 +91,120 @@ def test_an_upload_over_the_limit_is_refused_without_reading_it_all() -> None:
 
 def test_an_upload_at_the_limit_is_read_whole() -> None:
     assert avatar.read_upload(io.BytesIO(b"x" * 100), limit=100) == b"x" * 100
+
+
+# --- memory: what a small file may cost to decode ---------------------------------------------
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A real, whole RGBA PNG of transparent pixels, compressed row by row: a 5000x5000 one
+    is about 100 KB, yet 100 MB once decoded (and never held whole here)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + 4 * width)  # filter byte, then RGBA
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+PEAK_GROWTH = """
+import resource, sys
+from services.customers.profiles import avatar
+from services.customers.profiles.errors import InvalidAvatar
+data = sys.stdin.buffer.read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    avatar.prepare_image(data)
+    outcome = "accepted"
+except InvalidAvatar:
+    outcome = "refused"
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(outcome, (after - before) // 1024)
+"""
+
+
+def peak_growth_mb(data: bytes) -> tuple[str, int]:
+    """Prepare `data` in a fresh process: accepted or refused, and how many MB its peak
+    resident memory grew meanwhile."""
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_GROWTH],
+        input=data,
+        capture_output=True,
+        check=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[4],
+    )
+    outcome, growth = done.stdout.decode().split()
+    return outcome, int(growth)
+
+
+def test_a_small_png_announcing_5000x5000_rgba_is_refused_without_decoding_it() -> None:
+    bomb = png_of_zeros(5000, 5000)
+    assert len(bomb) < 150_000
+
+    outcome, growth = peak_growth_mb(bomb)
+
+    assert outcome == "refused"
+    assert growth < 40, f"the process grew by {growth} MB"
+
+
+def test_an_image_at_the_decoding_cap_is_accepted_within_a_bounded_memory() -> None:
+    side = int(avatar.MAX_DECODED_PIXELS**0.5)
+
+    outcome, growth = peak_growth_mb(png_of_zeros(side, side))
+
+    assert outcome == "accepted"
+    assert growth < 120, f"the process grew by {growth} MB"
+
+
+def test_the_decoding_cap_names_the_pixels_and_a_jpeg_is_decoded_reduced() -> None:
+    with pytest.raises(InvalidAvatar, match="pixels"):
+        avatar.prepare_image(png_of_zeros(2049, 2048))
+    # A 12-megapixel photo decodes at a quarter of its sides: accepted.
+    prepared = avatar.prepare_image(encoded("JPEG", (4000, 3000)))
+    assert (prepared.width, prepared.height) == (512, 384)
+
+
+def test_decodes_wait_for_a_slot_and_give_up_with_503() -> None:
+    slots = [avatar.decode_slot(wait=0) for _ in range(avatar.DECODE_SLOTS)]
+    for slot in slots:
+        slot.__enter__()
+    try:
+        with pytest.raises(AvatarBusy) as refused, avatar.decode_slot(wait=0.05):
+            pass
+        assert refused.value.status == 503
+    finally:
+        for slot in slots:
+            slot.__exit__(None, None, None)
+    with avatar.decode_slot(wait=0):
+        pass
+
+
+def test_no_more_than_the_slots_decode_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    scaled = avatar._scaled
+
+    def counting(image: Image.Image) -> Image.Image:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return scaled(image)
+
+    monkeypatch.setattr(avatar, "_scaled", counting)
+    data = encoded("PNG", (600, 600))
+    threads = [threading.Thread(target=avatar.prepare_image, args=(data,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert most == avatar.DECODE_SLOTS
