@@ -1,0 +1,160 @@
+"""The relay is woken by the commit, not by its poll: NOTIFY from another process on PostgreSQL,
+the in-process signal in the embedded mode. The poll is set to a minute; the tests allow 15 s."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.db import UnitOfWorkFactory
+from shared.events import wakeup
+from shared.events.publisher import EventPublisher, make_connection
+from shared.events.relay import OutboxRelay
+from tests.backbone import (
+    PING,
+    effects,
+    make_session_factory,
+    start_consumer,
+    stop_consumer,
+    wait_until,
+)
+from tests.integration.backbone.support import embedded_publisher, sqlite_session_factory
+
+ROOT = Path(__file__).resolve().parents[3]
+POLL_SECONDS = 60.0  # the safety-net poll: far longer than any wait below
+WOKEN_WITHIN = 15.0
+
+# Writes one ping through a UnitOfWork in a process of its own: no in-process signal can reach
+# this test's relay, only PostgreSQL's NOTIFY.
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from shared.db import UnitOfWorkFactory
+    from tests.backbone import PING, make_session_factory
+
+    with UnitOfWorkFactory(make_session_factory(sys.argv[1]), "test")() as uow:
+        uow.emit(PING, {"n": int(sys.argv[2])})
+        uow.commit()
+    """
+)
+
+
+class ObservedRelay(OutboxRelay):
+    """A relay whose rounds can be watched: how many ran, whether one is running."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rounds = 0
+        self.in_round = False
+
+    def relay_once(self) -> int:
+        self.in_round = True
+        try:
+            return super().relay_once()
+        finally:
+            self.rounds += 1
+            self.in_round = False
+
+    def asleep(self) -> bool:
+        """Done with its rounds and waiting, with nothing to wake it: only a poll or a new
+        commit can start the next round."""
+        return self.rounds > 0 and not self.in_round and not self.wakeup._event.is_set()
+
+
+@pytest.fixture
+def listeners(monkeypatch: pytest.MonkeyPatch) -> list[wakeup.OutboxListener]:
+    """The outbox listeners relays start during the test."""
+    started: list[wakeup.OutboxListener] = []
+
+    class Listener(wakeup.OutboxListener):
+        def start(self) -> wakeup.OutboxListener:
+            started.append(self)
+            return super().start()
+
+    monkeypatch.setattr(wakeup, "OutboxListener", Listener)
+    return started
+
+
+def run_relay(relay: OutboxRelay) -> tuple[threading.Event, threading.Thread]:
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, POLL_SECONDS), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_a_commit_in_another_process_wakes_the_relay_through_notify(
+    pg_settings, amqp_url, unique, listeners
+):
+    url = pg_settings("automation").database_url
+    db = make_session_factory(url)
+    publisher = EventPublisher(make_connection(amqp_url))
+    relay = ObservedRelay(db, publisher, "test")
+    consumer = start_consumer(amqp_url, unique("svc"), db)
+    stop, thread = run_relay(relay)
+    try:
+        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+        wait_until(relay.asleep, timeout=30)
+        rounds = relay.rounds
+        writer = subprocess.run(
+            [sys.executable, "-c", WRITER, url, "7"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            timeout=120,
+        )
+        assert writer.returncode == 0, writer.stderr.decode()[-3000:]
+        wait_until(lambda: effects(db) == [7], timeout=WOKEN_WITHIN)
+        assert relay.rounds > rounds
+        assert relay.backlog() == 0
+    finally:
+        stop.set()
+        thread.join(30)
+        stop_consumer(*consumer)
+        publisher.close()
+    assert not thread.is_alive()
+
+
+def test_a_commit_in_this_process_wakes_the_relay_in_the_embedded_mode(tmp_path, unique):
+    db = sqlite_session_factory(str(tmp_path / "wakeup.sqlite3"))
+    relay = ObservedRelay(db, embedded_publisher(), "test")
+    consumer = start_consumer("memory://", unique("svc"), db)
+    stop, thread = run_relay(relay)
+    try:
+        wait_until(relay.asleep, timeout=30)
+        for n in (1, 2):  # woken again after a first wake-up
+            with UnitOfWorkFactory(db, "test")() as uow:
+                uow.emit(PING, {"n": n})
+                uow.commit()
+            wait_until(lambda n=n: effects(db) == list(range(1, n + 1)), timeout=WOKEN_WITHIN)
+            wait_until(relay.asleep, timeout=30)
+    finally:
+        stop.set()
+        thread.join(30)
+        stop_consumer(*consumer)
+    assert not thread.is_alive()
+    assert relay.backlog() == 0
+
+
+def test_a_rolled_back_unit_of_work_does_not_wake_the_relay(tmp_path):
+    db = sqlite_session_factory(str(tmp_path / "quiet.sqlite3"))
+    relay = ObservedRelay(db, embedded_publisher(), "test")
+    key = wakeup.database_key(relay.engine)
+    wakeup.subscribe(key, relay.wakeup)
+    try:
+        with UnitOfWorkFactory(db, "test")() as uow:
+            uow.emit(PING, {"n": 1})
+            uow.rollback()
+        assert not relay.wakeup._event.is_set()
+        with UnitOfWorkFactory(db, "test")() as uow:
+            uow.emit(PING, {"n": 2})
+            uow.commit()
+        assert relay.wakeup._event.is_set()
+    finally:
+        wakeup.unsubscribe(key, relay.wakeup)
