@@ -29,7 +29,10 @@ export PORT="${PORT:-8000}"
 export CRM_ENV="${CRM_ENV:-development}"
 DEFAULT_DATABASE_URL='postgresql+psycopg://postgres@127.0.0.1:5432/crm_{service}'
 export CRM_DATABASE_URL="${CRM_DATABASE_URL:-$DEFAULT_DATABASE_URL}"
-export CRM_BROKER_URL="${CRM_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}"
+# Each service logs in as its own broker user, crm-<service> (`crm broker-setup`
+# creates them on the local broker with their development passwords).
+DEFAULT_BROKER_URL='amqp://crm-{service}:dev-crm-{service}@127.0.0.1:5672//'
+export CRM_BROKER_URL="${CRM_BROKER_URL:-$DEFAULT_BROKER_URL}"
 export CRM_SMTP_HOST="${CRM_SMTP_HOST:-127.0.0.1}"
 export CRM_SMTP_PORT="${CRM_SMTP_PORT:-1025}"
 export CRM_TAGS_URL="${CRM_TAGS_URL:-http://127.0.0.1:$PORT}"
@@ -83,6 +86,11 @@ esac
 case "$CRM_BROKER_URL" in
     amqp*) check_server RabbitMQ CRM_BROKER_URL 5672 ;;
 esac
+if [ "$CRM_BROKER_URL" = "$DEFAULT_BROKER_URL" ]; then
+    # The local broker: the services' users, their permissions (each may publish
+    # only its own event types) and the delivery-limit policy.
+    crm broker-setup --delivery-limit "${CRM_DELIVERY_LIMIT:-5}" >&2
+fi
 
 PROCESSES=()
 for service in "${SERVICES[@]}"; do

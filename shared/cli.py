@@ -190,6 +190,38 @@ def seed(url: str, customers: int) -> None:
     seed_demo_data(url.rstrip("/"), token, customers, echo=click.echo)
 
 
+@main.command("broker-definitions")
+@click.option("--delivery-limit", type=int, default=5, show_default=True)
+def broker_definitions_command(delivery_limit: int) -> None:
+    """Print the suite's RabbitMQ definitions (deploy/rabbitmq/definitions.json)."""
+    import json
+
+    from shared.broker import suite_definitions
+
+    click.echo(json.dumps(suite_definitions(delivery_limit), indent=2))
+
+
+@main.command("broker-setup")
+@click.option("--vhost", default="/", show_default=True)
+@click.option(
+    "--delivery-limit", type=int, default=lambda: int(os.environ.get("CRM_DELIVERY_LIMIT", "5"))
+)
+def broker_setup(vhost: str, delivery_limit: int) -> None:
+    """Development broker: the services' users (development passwords), their permissions
+    and the delivery-limit policy, with rabbitmqctl (refused unless CRM_ENV=development)."""
+    from shared.broker import setup_development_broker
+    from shared.events.owners import broker_user
+
+    if os.environ.get("CRM_ENV", "development") != "development":
+        raise click.ClickException(
+            "crm broker-setup gives development passwords: CRM_ENV must be development"
+        )
+    for line in setup_development_broker(
+        [broker_user(service) for service in SERVICES], delivery_limit, vhost
+    ):
+        click.echo(line)
+
+
 @main.command("mail-sink")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=1025, show_default=True)

@@ -55,7 +55,7 @@ def declare_broker_topology(settings: Settings) -> None:
         channel = connection.channel()
         try:
             if subscriptions:
-                declare_topology(channel, settings.service, subscriptions, settings.delivery_limit)
+                declare_topology(channel, settings.service, subscriptions)
             else:
                 EVENTS_EXCHANGE(channel).declare()
         finally:

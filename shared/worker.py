@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import UnitOfWorkFactory
 from shared.events.consumer import EventConsumer, EventDispatcher, Handler, purge_inbox
+from shared.events.owners import broker_user
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.relay import OutboxRelay
 from shared.settings import Settings
@@ -48,7 +49,9 @@ class Worker:
         service = self.settings.service
         self.relay = OutboxRelay(
             self.session_factory,
-            EventPublisher(make_connection(self.settings.broker_url), identity=service),
+            EventPublisher(
+                make_connection(self.settings.broker_url), identity=broker_user(service)
+            ),
             service,
             batch_size=self.settings.relay_batch_size,
         )
@@ -59,7 +62,9 @@ class Worker:
             self.consumer = EventConsumer(
                 make_connection(self.settings.broker_url, heartbeat=20),
                 dispatcher,
-                EventPublisher(make_connection(self.settings.broker_url), identity=service),
+                EventPublisher(
+                    make_connection(self.settings.broker_url), identity=broker_user(service)
+                ),
                 delivery_limit=self.settings.delivery_limit,
                 prefetch=self.settings.prefetch,
             )

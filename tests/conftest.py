@@ -14,10 +14,12 @@ from sqlalchemy.engine import make_url
 
 from shared.auth import issue_token
 from shared.db import OutboxMessage
+from shared.events.owners import broker_user
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from tests.servers import (
     PG_ADMIN_URL,
+    TEST_DELIVERY_LIMIT,
     broker_user_url,
     delete_vhost,
     fresh_vhost,
@@ -35,7 +37,7 @@ def settings_for(service: str, **overrides: Any) -> Settings:
         service=service,
         jwt_secret=TEST_SECRET,
         relay_idle_seconds=30.0,  # commits wake the relays; a test waiting 30 s found a bug
-        delivery_limit=3,
+        delivery_limit=TEST_DELIVERY_LIMIT,
         prefetch=20,
     )
     return base.__class__(**{**base.__dict__, **overrides})
@@ -137,10 +139,12 @@ def amqp_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def broker_urls(amqp_url: str) -> Callable[[str], str]:
-    """The test virtual host as a given broker user (a service's, or another system's)."""
+    """The test virtual host as a service's broker user (`crm-<service>`), or another system's
+    (`billing`...)."""
     urls: dict[str, str] = {}
 
-    def _url(user: str) -> str:
+    def _url(name: str) -> str:
+        user = broker_user(name) if name in SERVICES else name
         if user not in urls:
             urls[user] = broker_user_url(amqp_url, user)
         return urls[user]

@@ -65,7 +65,19 @@ def fresh_vhost(name: str) -> str:
     subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=120)
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+    set_delivery_limit_policy(name, TEST_DELIVERY_LIMIT)
     return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{name}"
+
+
+# The tests' delivery limit (tests/conftest.py's settings_for uses the same).
+TEST_DELIVERY_LIMIT = 3
+
+
+def set_delivery_limit_policy(vhost: str, delivery_limit: int) -> None:
+    """Apply the suite's delivery-limit policy to the service queues of a virtual host."""
+    from shared.broker import setup_development_broker
+
+    setup_development_broker([], delivery_limit, vhost)
 
 
 def broker_user_url(vhost_url: str, user: str) -> str:
@@ -74,19 +86,12 @@ def broker_user_url(vhost_url: str, user: str) -> str:
     own, and writing to `crm.events` only the event types it owns."""
     from urllib.parse import quote, urlsplit
 
-    from shared.events.owners import development_broker_password, topic_write_pattern
+    from shared.broker import setup_development_broker
+    from shared.events.owners import development_broker_password
 
     vhost = urlsplit(vhost_url).path.lstrip("/") or "/"
+    setup_development_broker([user], TEST_DELIVERY_LIMIT, vhost)
     password = development_broker_password(user)
-    created = subprocess.run(
-        ["rabbitmqctl", "-q", "add_user", user, password], capture_output=True, timeout=120
-    )
-    if created.returncode != 0 and b"already exists" not in created.stdout + created.stderr:
-        raise RuntimeError(f"rabbitmqctl add_user {user}: {created.stderr.decode()}")
-    rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
-    rabbitmqctl(
-        "set_topic_permissions", "-p", vhost, user, "crm.events", topic_write_pattern(user), ".*"
-    )
     return f"amqp://{quote(user)}:{quote(password)}@{AMQP_HOST}:{AMQP_PORT}/{quote(vhost, safe='')}"
 
 

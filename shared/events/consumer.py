@@ -219,9 +219,7 @@ class EventConsumer(ConsumerMixin):
         self._attempts: OrderedDict[str, int] = OrderedDict()
 
     def get_consumers(self, Consumer: Any, channel: Any) -> list[Any]:
-        queue = declare_topology(
-            channel, self.service, self.dispatcher.event_types, self.delivery_limit
-        )
+        queue = declare_topology(channel, self.service, self.dispatcher.event_types)
         return [
             Consumer(
                 queues=[queue],

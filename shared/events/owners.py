@@ -2,10 +2,10 @@
 
 An event is acted on only when the broker user that published it (the message's `user_id`,
 which RabbitMQ checks against the connection's login) owns its type. Each service of the suite
-publishes under its own broker user, named after the service; other internal systems under
-theirs (`billing`, `scheduling`, `support`, `marketing`), with topic permissions that let each
-write only its own prefixes. The automation service's HTTP door (`POST /automation/events`)
-publishes the external events it accepted, so the `automation` user may publish those too.
+publishes under its own broker user, `crm-<service>` (`broker_user`); other internal systems
+under theirs (`billing`, `scheduling`, `support`, `marketing`), with topic permissions that let
+each write only its own prefixes. The automation service's HTTP door (`POST /automation/events`)
+publishes the external events it accepted, so `crm-automation` may publish those too.
 
 The inbox keys an event by its type's owner and its id (`inbox_source`): a publisher can
 neither pre-empt nor replay another owner's event by reusing its id.
@@ -17,7 +17,7 @@ EXTERNAL_PREFIXES = ("billing", "scheduling", "support", "marketing")
 SUITE_PUBLISHERS = ("customers", "tags", "registration", "notifications", "automation")
 # Development broker passwords (`make stack`, the tests): this prefix and the user's name.
 # Refused in production, like every development credential.
-DEV_BROKER_PASSWORD_PREFIX = "crm-dev-"  # noqa: S105
+DEV_BROKER_PASSWORD_PREFIX = "dev-"  # noqa: S105
 
 
 def development_broker_password(user: str) -> str:
@@ -25,20 +25,26 @@ def development_broker_password(user: str) -> str:
     return f"{DEV_BROKER_PASSWORD_PREFIX}{user}"
 
 
-# First segment of the type -> the owner (the service or system that says it happened).
+def broker_user(service: str) -> str:
+    """The broker user a service of the suite publishes and consumes as."""
+    return f"crm-{service}"
+
+
+# First segment of the type -> its owner: the broker user of the service or system that says
+# it happened.
 _OWNERS: dict[str, str] = {
-    "tag": "tags",
-    "customer": "customers",
-    "registration": "registration",
-    "account": "registration",
-    "device": "registration",
-    "notification": "notifications",
-    "automation": "automation",
+    "tag": broker_user("tags"),
+    "customer": broker_user("customers"),
+    "registration": broker_user("registration"),
+    "account": broker_user("registration"),
+    "device": broker_user("registration"),
+    "notification": broker_user("notifications"),
+    "automation": broker_user("automation"),
     **{prefix: prefix for prefix in EXTERNAL_PREFIXES},
 }
 # Owner -> the broker users allowed to publish its types, besides the owner itself.
 _DELEGATES: dict[str, frozenset[str]] = {
-    prefix: frozenset({"automation"}) for prefix in EXTERNAL_PREFIXES
+    prefix: frozenset({broker_user("automation")}) for prefix in EXTERNAL_PREFIXES
 }
 
 
@@ -79,4 +85,6 @@ def topic_write_pattern(user: str) -> str:
     prefixes = prefixes_of(user)
     if not prefixes:
         return "^$"
+    if len(prefixes) == 1:
+        return f"^{prefixes[0]}\\."
     return "^(" + "|".join(prefixes) + r")\."

@@ -25,12 +25,14 @@ import requests
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from shared.events.owners import broker_user
 from shared.settings import SERVICES
 from tests.backbone import wait_until
 from tests.conftest import TEST_SECRET, _drop_pg_database, _recreate_pg_database
 from tests.e2e.test_embedded_mode import free_port
 from tests.servers import (
     PG_ADMIN_URL,
+    broker_user_url,
     delete_vhost,
     fresh_vhost,
     require_postgres,
@@ -134,7 +136,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     urls = [database_url.replace("{service}", service) for service in SERVICES]
     for url in urls:
         _recreate_pg_database(url)
-    broker_url = fresh_vhost(VHOST)
+    # Each service as its own broker user, as `make stack` does on the default vhost.
+    vhost_url = fresh_vhost(VHOST)
+    for service in SERVICES:
+        broker_user_url(vhost_url, broker_user(service))
+    broker_url = vhost_url.replace("guest:guest", "crm-{service}:dev-crm-{service}")
     marker = f"crm-stack-test-{uuid.uuid4().hex}"
     smtp_port = free_port()
     env = {

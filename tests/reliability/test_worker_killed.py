@@ -69,7 +69,7 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
                 routing_key=event.type,
                 content_type="application/json",
                 delivery_mode=2,
-                user_id="customers",
+                user_id="crm-customers",
             )
 
     def counted() -> int:

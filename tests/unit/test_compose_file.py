@@ -170,20 +170,37 @@ def test_both_nginx_configs_include_the_same_routes_and_define_every_upstream() 
             assert f"upstream {service} {{ server {server};" in conf, (name, service)
 
 
-def test_definitions_declare_each_service_quorum_queue_with_dead_lettering(
+def test_definitions_are_the_suites_as_the_code_declares_them(
     definitions: dict[str, Any],
 ) -> None:
+    # Queues, bindings, users, permissions and the policy come from shared/events (topology and
+    # owners) and each service's SUBSCRIPTIONS: `crm broker-definitions > <this file>`.
+    from shared.broker import suite_definitions
+
+    assert definitions == suite_definitions()
+
+
+def test_definitions_declare_each_consuming_service_quorum_queue_with_dead_lettering(
+    definitions: dict[str, Any],
+) -> None:
+    from shared.broker import subscriptions
+
     queues = {q["name"]: q for q in definitions["queues"]}
-    for service in SERVICES:
+    for service in subscriptions():
         queue = queues[f"{service}.events"]
         assert queue["durable"] is True and queue["vhost"] == "/"
+        # The delivery limit is a policy, so that changing it re-creates no queue.
         assert queue["arguments"] == {
             "x-queue-type": "quorum",
-            "x-delivery-limit": 5,
             "x-dead-letter-exchange": "crm.dead",
             "x-dead-letter-routing-key": f"{service}.events.dead",
         }
         assert queues[f"{service}.events.dead"]["durable"] is True
+    [policy] = definitions["policies"]
+    assert policy["definition"] == {"delivery-limit": 5}
+    assert policy["apply-to"] == "queues"
+    assert all(re.match(policy["pattern"], f"{s}.events") for s in SERVICES)
+    assert not re.match(policy["pattern"], "customers.events.dead")
 
 
 def test_definitions_bind_every_dead_queue_to_the_dead_letter_exchange(
@@ -195,7 +212,9 @@ def test_definitions_bind_every_dead_queue_to_the_dead_letter_exchange(
         (b["source"], b["destination"], b["destination_type"], b["routing_key"])
         for b in definitions["bindings"]
     }
-    for service in SERVICES:
+    from shared.broker import subscriptions
+
+    for service in subscriptions():
         dead = f"{service}.events.dead"
         assert ("crm.dead", dead, "queue", dead) in bindings
 
@@ -203,9 +222,10 @@ def test_definitions_bind_every_dead_queue_to_the_dead_letter_exchange(
 PREFIXES = {
     "customers": r"^customer\.",
     "tags": r"^tag\.",
-    "registration": r"^(registration|account|device)\.",
+    "registration": r"^(account|device|registration)\.",
     "notifications": r"^notification\.",
-    "automation": r"^automation\.",
+    # The HTTP door publishes the external events it accepted.
+    "automation": r"^(automation|billing|marketing|scheduling|support)\.",
 }
 
 

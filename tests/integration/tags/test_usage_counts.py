@@ -134,7 +134,7 @@ def test_an_event_about_an_unknown_tag_is_handled_and_ignored(
     event = deliver("customer.tagged", {"customer_id": str(uuid.uuid4()), "tag_id": unknown})
 
     with app.extensions["crm"].session_factory() as session:
-        assert session.get(InboxMessage, ("customers", uuid.UUID(event.id))) is not None
+        assert session.get(InboxMessage, ("crm-customers", uuid.UUID(event.id))) is not None
         assert session.scalars(select(TagMembership)).all() == []
 
 
@@ -175,7 +175,7 @@ def test_the_count_follows_tagged_events_from_rabbitmq_and_ignores_a_duplicate(
                     event.to_json(),
                     routing_key=event.type,
                     content_type="application/json",
-                    user_id="customers",
+                    user_id="crm-customers",
                     declare=[EVENTS_EXCHANGE],
                 )
 
