@@ -111,3 +111,50 @@ def test_an_event_of_one_service_reaches_a_handler_of_another(embedded):
             ).fetchall()
 
     assert wait_until(projected, timeout=15) == [("Embedded", "#123abc")]
+
+
+def test_a_tag_just_created_is_assigned_at_once_and_a_new_name_needs_tags_write(embedded):
+    """Read your writes through the suite's own wiring: customers asks tags over HTTP."""
+    base, _ = embedded
+
+    def headers(*scopes: str) -> dict[str, str]:
+        token = issue_token(
+            Settings(jwt_secret=TEST_SECRET),
+            "staff:e2e",
+            list(scopes),
+            audience=["tags", "customers"],
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    staff = headers("tags:write", "customers:read", "customers:write")
+    customer = requests.post(
+        f"{base}/customers",
+        json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
+        headers=staff,
+        timeout=5,
+    ).json()
+    tag = requests.post(
+        f"{base}/tags",
+        json={"name": "Right now", "description": "assigned at once", "color": "#00ff00"},
+        headers=staff,
+        timeout=5,
+    ).json()
+
+    assigned = requests.post(
+        f"{base}/customers/{customer['id']}/tags",
+        json={"tag_id": tag["id"]},
+        headers=staff,
+        timeout=10,
+    )
+    deputy = requests.post(
+        f"{base}/customers/{customer['id']}/tags",
+        json={"name": "Not a tag yet"},
+        headers=headers("customers:read", "customers:write"),
+        timeout=10,
+    )
+
+    assert assigned.status_code == 200, assigned.text
+    assert [t["id"] for t in assigned.json()["tags"]] == [tag["id"]]
+    assert deputy.status_code == 403, deputy.text
+    listed = requests.get(f"{base}/tags", params={"q": "Not a tag yet"}, headers=staff, timeout=5)
+    assert listed.json()["items"] == []
