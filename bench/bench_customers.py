@@ -691,7 +691,9 @@ def bench_customers() -> list[Result]:
     dsn = libpq_url(url)
     load = workload(dsn)
     settings = Settings(service="customers", jwt_secret=JWT_SECRET)
-    token = issue_token(settings, "staff:bench", ["customers:read", "customers:write"])
+    token = issue_token(
+        settings, "staff:bench", ["customers:read", "customers:write"], audience=["customers"]
+    )
     headers = {"Authorization": f"Bearer {token}"}
     id_paths = [f"/customers/{customer_id}" for customer_id in load.ids]
     results: list[Result] = []

@@ -54,7 +54,7 @@ def bench_settings() -> Settings:
 
 def bench_token() -> str:
     """A bearer token the benchmark app accepts for its endpoint."""
-    return issue_token(bench_settings(), "staff:bench", [SCOPE])
+    return issue_token(bench_settings(), "staff:bench", [SCOPE], audience=["tags"])
 
 
 def _blueprint() -> Blueprint:

@@ -6,6 +6,8 @@ import base64
 import binascii
 import functools
 import json
+import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -15,12 +17,16 @@ from flask import current_app, g, request
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
-from shared.auth import AuthError, Principal, TokenVerifier
+from shared.auth import CUSTOMER, SCOPED_KINDS, AuthError, Principal, TokenVerifier
 from shared.text import SINGLE_LINE_MESSAGE, control_character_errors, has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 CORRELATION_HEADER = "X-Correlation-ID"
+ERROR_ID_HEADER = "X-Error-ID"
+INVALID_TOKEN_MESSAGE = "invalid or expired token"
+
+log = logging.getLogger(__name__)
 
 
 class Schema(ma.Schema):
@@ -63,18 +69,47 @@ class Blueprint(flask_smorest.Blueprint):
     """A Blueprint whose views declare the scopes they need, in code and in the OpenAPI document."""
 
     def requires(self, *scopes: str) -> Callable[[F], F]:
-        """Require a valid bearer token granting every one of `scopes` (401, then 403)."""
+        """A staff endpoint: a valid staff or service token granting every one of `scopes`.
 
+        401 without a valid token for this service; 403 for a valid one that lacks a scope, or
+        that is a customer's (a customer token never passes a staff check, whatever it carries).
+        """
+
+        def check(principal: Principal, _kwargs: dict[str, Any]) -> None:
+            if principal.kind not in SCOPED_KINDS:
+                abort(403, message="this action is for staff")
+            missing = sorted(set(scopes) - principal.scopes)
+            if missing:
+                abort(403, message=f"this action needs the scope {' '.join(missing)}")
+
+        return self._guarded(check, list(scopes))
+
+    def requires_customer(self, own: str | None = None) -> Callable[[F], F]:
+        """A customer endpoint: a valid customer token, and with `own`, for that customer only.
+
+        `own` names the view argument holding a customer id (e.g. `customer_id` of
+        `/registration/accounts/<customer_id>/...`): another customer's is 403. Staff and service
+        tokens are 403 here; endpoints both may call check `current_principal()` themselves.
+        """
+
+        def check(principal: Principal, kwargs: dict[str, Any]) -> None:
+            if principal.kind != CUSTOMER:
+                abort(403, message="this action is for customers")
+            if own is not None and str(kwargs.get(own)) != principal.customer_id:
+                abort(403, message="this token is for another customer")
+
+        return self._guarded(check, [])
+
+    def _guarded(
+        self, check: Callable[[Principal, dict[str, Any]], None], scopes: list[str]
+    ) -> Callable[[F], F]:
         def decorator(view: F) -> F:
             @functools.wraps(view)
             def wrapper(*args: Any, **kwargs: Any) -> Any:
-                principal = authenticate()
-                missing = sorted(set(scopes) - principal.scopes)
-                if missing:
-                    abort(403, message=f"this action needs the scope {' '.join(missing)}")
+                check(authenticate(), kwargs)
                 return view(*args, **kwargs)
 
-            documented = self.doc(security=[{"bearerAuth": list(scopes)}])(wrapper)
+            documented = self.doc(security=[{"bearerAuth": scopes}])(wrapper)
             documented = self.alt_response(401, response="UNAUTHORIZED")(documented)
             documented = self.alt_response(403, response="FORBIDDEN")(documented)
             return cast(F, documented)
@@ -99,9 +134,11 @@ def authenticate() -> Principal:
     try:
         verified = verifier.verify(token.strip())
     except AuthError as exc:
+        # Why it was refused is for the log; the caller learns only that it was.
+        log.info("token refused", extra={"reason": str(exc)})
         abort(
             401,
-            message=str(exc),
+            message=INVALID_TOKEN_MESSAGE,
             headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'},
         )
         raise  # abort raised already; this only tells the type checker
@@ -161,6 +198,20 @@ def answer_refusal(refusal: Refusal) -> Any:
         details["headers"] = headers
     try:
         abort(refusal.status, **details)
+    except HTTPException as http_error:
+        return current_app.handle_http_exception(http_error)
+
+
+def answer_unexpected(error: Exception) -> Any:
+    """A 500 that says nothing of the error but an id, under which the log has the traceback."""
+    error_id = uuid.uuid4().hex
+    log.error("unexpected error", exc_info=error, extra={"error_id": error_id})
+    try:
+        abort(
+            500,
+            message=f"an unexpected error occurred; quote error id {error_id} to support",
+            headers={ERROR_ID_HEADER: error_id},
+        )
     except HTTPException as http_error:
         return current_app.handle_http_exception(http_error)
 

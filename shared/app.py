@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.api import (
     Api,
     Refusal,
     answer_refusal,
+    answer_unexpected,
     refuse_control_characters_in_path,
 )
 from shared.auth import TokenVerifier
@@ -33,10 +35,11 @@ from shared.db import (
 from shared.docs_page import install_docs_page
 from shared.events.publisher import make_connection
 from shared.events.relay import outbox_backlog
-from shared.logging import correlation_id, new_correlation_id
+from shared.logging import accept_correlation_id, correlation_id
 from shared.settings import Settings
 
 access_log = logging.getLogger("crm.access")
+readiness_log = logging.getLogger("crm.readiness")
 
 
 @dataclass
@@ -92,6 +95,9 @@ def create_service_app(
     api = Api(app)
     app.register_error_handler(Refusal, answer_refusal)
     app.register_error_handler(OperationalError, _answer_unavailable_database)
+    # Anything else a view raises: a generic 500 with an error id, the traceback in the log.
+    # (HTTPException, Refusal and OperationalError keep their more specific handlers.)
+    app.register_error_handler(Exception, answer_unexpected)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
     _register_request_hooks(app, service)
@@ -124,8 +130,7 @@ def _answer_unavailable_database(error: OperationalError) -> Any:
 def _register_request_hooks(app: Flask, service: str) -> None:
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        cid = incoming if 0 < len(incoming) <= 200 else new_correlation_id()
+        cid = accept_correlation_id(request.headers.get(CORRELATION_HEADER))
         g.correlation_token = correlation_id.set(cid)
         g.started = time.perf_counter()
 
@@ -162,6 +167,63 @@ def _register_request_hooks(app: Flask, service: str) -> None:
             correlation_id.reset(token)
 
 
+READY_CACHE_SECONDS = 5.0
+NOT_READY_CACHE_SECONDS = 1.0
+
+
+class Readiness:
+    """The database and broker checks, run at most once per few seconds whoever asks.
+
+    Readiness is unauthenticated: without the cache each call would open a database session and
+    a broker connection. A failure is kept for less time, so that recovery shows quickly. The
+    answer says only `ok` or `unreachable`; the reason goes to the log.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._checks: dict[str, str] = {}
+        self._until = float("-inf")
+
+    def checks(self) -> dict[str, str]:
+        """`{"database": "ok"|"unreachable", "broker": ...}`, from the cache while fresh."""
+        with self._lock:  # one check at a time; the others wait and read its result
+            if self.clock() >= self._until:
+                self._checks = {"database": self._database(), "broker": self._broker()}
+                fresh_for = (
+                    READY_CACHE_SECONDS
+                    if all(value == "ok" for value in self._checks.values())
+                    else NOT_READY_CACHE_SECONDS
+                )
+                self._until = self.clock() + fresh_for
+            return dict(self._checks)
+
+    def _database(self) -> str:
+        try:
+            with self.session_factory() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # noqa: BLE001
+            readiness_log.warning("readiness: database unreachable", exc_info=True)
+            return "unreachable"
+        return "ok"
+
+    def _broker(self) -> str:
+        try:
+            with make_connection(self.settings.broker_url) as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception:  # noqa: BLE001
+            readiness_log.warning("readiness: broker unreachable", exc_info=True)
+            return "unreachable"
+        return "ok"
+
+
 def _register_ops_endpoints(
     app: Flask, settings: Settings, session_factory: sessionmaker[Session]
 ) -> None:
@@ -175,22 +237,12 @@ def _register_ops_endpoints(
         """The process is up."""
         return jsonify(status="ok", service=settings.service)
 
+    readiness = app.extensions["crm.readiness"] = Readiness(settings, session_factory)
+
     @app.get(f"{prefix}/readyz")
     def readyz() -> Any:
-        """The database and the broker answer."""
-        checks: dict[str, str] = {}
-        try:
-            with session_factory() as session:
-                session.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["database"] = f"unreachable: {type(exc).__name__}"
-        try:
-            with make_connection(settings.broker_url) as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
-            checks["broker"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        """The database and the broker answer (checked at most every few seconds)."""
+        checks = readiness.checks()
         ready = all(value == "ok" for value in checks.values())
         return jsonify(status="ready" if ready else "not ready", checks=checks), (
             200 if ready else 503

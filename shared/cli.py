@@ -11,9 +11,9 @@ from typing import Any
 
 import click
 
-from shared.auth import STAFF_SCOPES
+from shared.auth import CUSTOMER, STAFF, STAFF_SCOPES
 from shared.logging import configure_logging
-from shared.settings import SERVICES, Settings
+from shared.settings import SERVICES, ConfigurationError, Settings
 
 log = logging.getLogger("crm")
 
@@ -164,17 +164,53 @@ def supervise(procfile: Path, names: tuple[str, ...]) -> None:
 @main.command()
 @click.option("--scope", default=" ".join(STAFF_SCOPES), show_default="every staff scope")
 @click.option("--subject", default="staff:cli", show_default=True)
-@click.option("--hours", type=float, default=8.0, show_default=True)
+@click.option(
+    "--audience",
+    default=" ".join(SERVICES),
+    show_default="every service",
+    help="the services the token is for",
+)
+@click.option("--kind", type=click.Choice([STAFF, CUSTOMER]), default=STAFF, show_default=True)
+@click.option("--customer-id", help="the customer a customer token is for")
+@click.option(
+    "--hours",
+    type=float,
+    default=None,
+    help="lifetime; by default and at most 8 (staff), 0.25 (customer)",
+)
 @click.option("--private-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def token(scope: str, subject: str, hours: float, private_key: Path | None) -> None:
-    """Print a staff token (HS256 with CRM_JWT_SECRET, or RS256 with --private-key)."""
+def token(
+    scope: str,
+    subject: str,
+    audience: str,
+    kind: str,
+    customer_id: str | None,
+    hours: float | None,
+    private_key: Path | None,
+) -> None:
+    """Print a token, signed with --private-key (or CRM_JWT_PRIVATE_KEY[_FILE]); in development
+    (CRM_ENV=development) only, with the shared secret when no key is given."""
     from shared.auth import issue_token
 
-    settings = Settings.from_env()
-    key = private_key.read_text() if private_key else None
-    click.echo(
-        issue_token(settings, subject, scope.split(), ttl=timedelta(hours=hours), private_key=key)
-    )
+    environ = dict(os.environ)
+    if private_key is not None:
+        environ.pop("CRM_JWT_PRIVATE_KEY", None)
+        environ["CRM_JWT_PRIVATE_KEY_FILE"] = str(private_key)
+    try:
+        settings = Settings.from_env("customers", environ)
+        click.echo(
+            issue_token(
+                settings,
+                subject,
+                scope.split() if kind == STAFF else [],
+                audience=audience.split(),
+                kind=kind,
+                ttl=None if hours is None else timedelta(hours=hours),
+                customer_id=customer_id,
+            )
+        )
+    except (ConfigurationError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @main.command()
@@ -186,7 +222,9 @@ def seed(url: str, customers: int) -> None:
     from shared.demo import seed_demo_data
 
     settings = Settings.from_env()
-    token = issue_token(settings, "staff:seed", list(STAFF_SCOPES), ttl=timedelta(hours=1))
+    token = issue_token(
+        settings, "staff:seed", STAFF_SCOPES, audience=SERVICES, ttl=timedelta(hours=1)
+    )
     seed_demo_data(url.rstrip("/"), token, customers, echo=click.echo)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,17 @@ def current_correlation_id() -> str | None:
 def new_correlation_id() -> str:
     """A fresh correlation id."""
     return str(uuid.uuid4())
+
+
+CORRELATION_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+"""What a correlation id from outside may be: it is echoed, logged and put on events."""
+
+
+def accept_correlation_id(incoming: str | None) -> str:
+    """`incoming` if it is a well-formed correlation id, otherwise a fresh one."""
+    if incoming and CORRELATION_ID_PATTERN.fullmatch(incoming):
+        return incoming
+    return new_correlation_id()
 
 
 @contextmanager

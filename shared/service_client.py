@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import threading
+import time
 from typing import Any
 
 import requests
@@ -11,7 +12,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.api import Refusal
-from shared.auth import issue_token
+from shared.auth import LIFETIME_CAPS, SERVICE, TokenIssuer, service_token_scopes
 from shared.logging import current_correlation_id
 from shared.settings import Settings
 
@@ -30,13 +31,29 @@ class ServiceUnavailable(Refusal, RuntimeError):
         return {"Retry-After": "5"}
 
 
+TOKEN_RENEWAL_MARGIN = 60.0
+"""Seconds before its expiry a service token is replaced by a new one."""
+
+
 class ServiceClient:
-    """Calls another service of the suite as `service:<this service>`."""
+    """Calls another service of the suite as `service:<this service>`.
+
+    Its tokens are for `target` alone (`aud`), carry `scopes` (no more than
+    `shared.settings.SERVICE_CALLS` gives this call: ValueError otherwise), live 5 minutes and are
+    signed with this process's own key (`CRM_JWT_PRIVATE_KEY`; the shared secret in development).
+    """
 
     def __init__(self, settings: Settings, target: str, scopes: list[str]) -> None:
+        allowed = service_token_scopes(settings.service, target)
+        if not set(scopes) <= allowed:
+            extra = " ".join(sorted(set(scopes) - allowed))
+            raise ValueError(f"{settings.service} may not call {target} with {extra}")
         self.settings = settings
         self.target = target
-        self.scopes = scopes
+        self.scopes = sorted(scopes)
+        self.issuer = TokenIssuer(settings)
+        self._token_lock = threading.Lock()
+        self._current: tuple[str, float] | None = None  # token, renew after (monotonic)
         self.base_url = settings.service_url(target)
         self.session = requests.Session()
         retry = Retry(
@@ -51,15 +68,19 @@ class ServiceClient:
         self.session.mount("https://", HTTPAdapter(max_retries=retry))
 
     def _token(self) -> str:
-        if self.settings.service_token:
-            return self.settings.service_token
-        return issue_token(
-            self.settings,
-            f"service:{self.settings.service}",
-            self.scopes,
-            ttl=timedelta(minutes=5),
-            kind="service",
-        )
+        with self._token_lock:
+            if self._current is None or time.monotonic() >= self._current[1]:
+                lifetime = LIFETIME_CAPS[SERVICE]
+                token = self.issuer.issue(
+                    f"service:{self.settings.service}",
+                    self.scopes,
+                    audience=[self.target],
+                    kind=SERVICE,
+                    ttl=lifetime,
+                )
+                renew_at = time.monotonic() + lifetime.total_seconds() - TOKEN_RENEWAL_MARGIN
+                self._current = (token, renew_at)
+            return self._current[0]
 
     def post(self, path: str, json: Any) -> Any:
         """POST JSON and return the decoded answer; ServiceUnavailable on any failure."""

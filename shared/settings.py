@@ -1,13 +1,40 @@
-"""Settings from environment variables, with embedded defaults so nothing needs configuring."""
+"""Settings from environment variables, with embedded defaults so nothing needs configuring.
+
+Only `CRM_ENV=development` (exactly; the default) is development. Every other value (`production`,
+`prod`, `Production`, `staging`, an empty string...) is production, where `check` refuses at start
+every development key, secret or password, naming the setting to change.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 SERVICES = ("customers", "tags", "registration", "notifications", "automation")
+DEVELOPMENT = "development"
 DEV_JWT_SECRET = "crm-development-secret-do-not-use-in-production"  # noqa: S105
+ASYMMETRIC_ALGORITHMS = ("RS256", "EdDSA")
+JWT_ALGORITHMS = ("HS256", *ASYMMETRIC_ALGORITHMS)
+
+SERVICE_CALLS: dict[tuple[str, str], frozenset[str]] = {
+    # customers -> tags: `POST /tags/ensure` (tags:write) and, with a token of its own,
+    # `GET /tags/{id}`, `GET /tags?q=` (customers:read).
+    ("customers", "tags"): frozenset({"tags:write", "customers:read"}),
+}
+"""(caller, target) -> the scopes the caller's service tokens for the target may carry.
+
+Each `ServiceClient` mints its tokens for one target (`aud`) with only the scopes of its own call,
+never more than this; the target refuses a service token that carries more, or that comes from a
+service not listed here. A service listed as a caller needs its own private key in production.
+"""
+
+# Passwords of the development servers (RabbitMQ's guest, the postgres image's postgres).
+DEV_PASSWORDS = frozenset({"guest", "postgres"})
 
 
 class ConfigurationError(RuntimeError):
@@ -19,21 +46,31 @@ class Settings:
     """Every setting of one service process; built once at start and passed down."""
 
     service: str = "customers"
-    env: str = "development"
+    env: str = DEVELOPMENT
     data_dir: Path = Path("var")
     database_url_template: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
     broker_url: str = "memory://"
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str | None = DEV_JWT_SECRET
+    """The HS256 secret shared by every process: development only (None in production)."""
     jwt_public_key: str | None = None
-    jwt_algorithm: str = "HS256"
+    """PEM public key tokens are verified with (RS256 or EdDSA, from its type)."""
+    jwt_public_key_id: str | None = None
+    """The `kid` of `jwt_public_key`; without one it verifies tokens no other key claims."""
+    jwt_jwks_url: str | None = None
+    """A JWKS document (http(s):// or file://) of verification keys, each with its `kid`."""
+    jwt_private_key: str | None = None
+    """PEM private key this process signs the tokens it mints with (service calls, `crm token`)."""
+    jwt_key_id: str | None = None
+    """The `kid` written in the header of the tokens this process signs."""
+    jwt_algorithm: str | None = None
+    """HS256 (the shared development secret), RS256 or EdDSA; None: from the keys' types."""
     jwt_issuer: str = "crm"
     smtp_host: str | None = None
     smtp_port: int = 25
     mail_from: str = "CRM <no-reply@crm.local>"
     mail_dir: Path = Path("var/mail")
     service_urls: dict[str, str] = field(default_factory=dict)
-    service_token: str | None = None
     service_timeout: float = 5.0
     log_level: str = "INFO"
     delivery_limit: int = 5
@@ -47,7 +84,7 @@ class Settings:
     def from_env(
         cls, service: str = "customers", environ: dict[str, str] | None = None
     ) -> Settings:
-        """Read the settings of `service` from the environment."""
+        """Read the settings of `service` from the environment; ConfigurationError if refused."""
         env = dict(os.environ if environ is None else environ)
         data_dir = Path(env.get("CRM_DATA_DIR", "var"))
         urls = {
@@ -60,24 +97,30 @@ class Settings:
             for name in SERVICES
             if env.get(f"CRM_{name.upper()}_URL")
         }
-        public_key = env.get("CRM_JWT_PUBLIC_KEY") or None
+        environment = env.get("CRM_ENV", DEVELOPMENT)
+        secret = env.get("CRM_JWT_SECRET")
+        if environment == DEVELOPMENT:
+            secret = secret or DEV_JWT_SECRET
         settings = cls(
             service=service,
-            env=env.get("CRM_ENV", "development"),
+            env=environment,
             data_dir=data_dir,
             database_url_template=env.get("CRM_DATABASE_URL", ""),
             database_urls=urls,
             broker_url=broker_url_for(env, service),
-            jwt_secret=env.get("CRM_JWT_SECRET", DEV_JWT_SECRET),
-            jwt_public_key=public_key,
-            jwt_algorithm=env.get("CRM_JWT_ALGORITHM", "RS256" if public_key else "HS256"),
+            jwt_secret=secret,
+            jwt_public_key=_value_or_file(env, "CRM_JWT_PUBLIC_KEY"),
+            jwt_public_key_id=env.get("CRM_JWT_PUBLIC_KEY_ID") or None,
+            jwt_jwks_url=env.get("CRM_JWT_JWKS_URL") or None,
+            jwt_private_key=_value_or_file(env, "CRM_JWT_PRIVATE_KEY"),
+            jwt_key_id=env.get("CRM_JWT_KEY_ID") or None,
+            jwt_algorithm=env.get("CRM_JWT_ALGORITHM") or None,
             jwt_issuer=env.get("CRM_JWT_ISSUER", "crm"),
             smtp_host=env.get("CRM_SMTP_HOST") or None,
             smtp_port=int(env.get("CRM_SMTP_PORT", "25")),
             mail_from=env.get("CRM_MAIL_FROM", "CRM <no-reply@crm.local>"),
             mail_dir=Path(env.get("CRM_MAIL_DIR", str(data_dir / "mail"))),
             service_urls=service_urls,
-            service_token=env.get("CRM_SERVICE_TOKEN") or None,
             service_timeout=float(env.get("CRM_SERVICE_TIMEOUT", "5")),
             log_level=env.get("CRM_LOG_LEVEL", "INFO"),
             delivery_limit=int(env.get("CRM_DELIVERY_LIMIT", "5")),
@@ -107,20 +150,141 @@ class Settings:
         """True when the broker is kombu's in-memory transport (one process runs everything)."""
         return self.broker_url.startswith("memory://")
 
+    @property
+    def production(self) -> bool:
+        """Anything but exactly `CRM_ENV=development` is production."""
+        return self.env != DEVELOPMENT
+
+    @property
+    def jwt_asymmetric(self) -> bool:
+        """True when tokens are signed with private keys and verified with public ones."""
+        return bool(self.jwt_public_key or self.jwt_jwks_url or self.jwt_private_key)
+
     def service_url(self, service: str) -> str:
         """Base URL where another service answers (the gateway by default)."""
         return self.service_urls.get(service, "http://127.0.0.1:8000")
 
     def check(self) -> None:
-        """Refuse a production configuration that still uses a development secret."""
-        if self.env == "production":
-            if self.jwt_public_key is None and self.jwt_secret == DEV_JWT_SECRET:
-                raise ConfigurationError(
-                    "CRM_ENV=production needs CRM_JWT_SECRET or CRM_JWT_PUBLIC_KEY; "
-                    "the development secret is refused"
+        """Refuse keys that do not fit, and development credentials in production."""
+        self._check_keys()
+        if self.production:
+            self._check_production()
+
+    def _check_keys(self) -> None:
+        algorithm = self.jwt_algorithm
+        if algorithm is not None and algorithm not in JWT_ALGORITHMS:
+            raise ConfigurationError(
+                f"CRM_JWT_ALGORITHM={algorithm} is not one of {', '.join(JWT_ALGORITHMS)}"
+            )
+        if algorithm == "HS256" and self.jwt_asymmetric:
+            configured = [
+                name
+                for name, value in (
+                    ("CRM_JWT_PUBLIC_KEY", self.jwt_public_key),
+                    ("CRM_JWT_JWKS_URL", self.jwt_jwks_url),
+                    ("CRM_JWT_PRIVATE_KEY", self.jwt_private_key),
                 )
-            if self.jwt_public_key is None and len(self.jwt_secret) < 32:
-                raise ConfigurationError("CRM_JWT_SECRET must be at least 32 characters")
+                if value
+            ]
+            raise ConfigurationError(
+                f"CRM_JWT_ALGORITHM=HS256 does not fit {' and '.join(configured)}: a public key "
+                "is not a shared secret; use the key's own algorithm (RS256 or EdDSA)"
+            )
+        if algorithm in ASYMMETRIC_ALGORITHMS and not self.jwt_asymmetric:
+            raise ConfigurationError(
+                f"CRM_JWT_ALGORITHM={algorithm} needs CRM_JWT_PUBLIC_KEY or CRM_JWT_JWKS_URL"
+            )
+        for name, pem, private in (
+            ("CRM_JWT_PUBLIC_KEY", self.jwt_public_key, False),
+            ("CRM_JWT_PRIVATE_KEY", self.jwt_private_key, True),
+        ):
+            if pem is None:
+                continue
+            key_algorithm = pem_key_algorithm(pem, name, private=private)
+            if algorithm is not None and key_algorithm != algorithm:
+                raise ConfigurationError(
+                    f"{name} is a {key_algorithm} key; it does not fit "
+                    f"CRM_JWT_ALGORITHM={algorithm}"
+                )
+        if self.jwt_jwks_url and urlsplit(self.jwt_jwks_url).scheme not in (
+            "https",
+            "http",
+            "file",
+        ):
+            raise ConfigurationError("CRM_JWT_JWKS_URL must be an https://, http:// or file:// URL")
+
+    def _check_production(self) -> None:
+        where = f"CRM_ENV={self.env!r} is production (only CRM_ENV=development is not)"
+        if not self.jwt_asymmetric:
+            raise ConfigurationError(
+                f"{where}: the HS256 shared secret (CRM_JWT_SECRET, a development one unless set) "
+                "is for development only; "
+                "set CRM_JWT_PUBLIC_KEY or CRM_JWT_JWKS_URL (RS256 or EdDSA public keys)"
+            )
+        if not (self.jwt_public_key or self.jwt_jwks_url):
+            raise ConfigurationError(
+                f"{where}: set CRM_JWT_PUBLIC_KEY or CRM_JWT_JWKS_URL to verify tokens"
+            )
+        if self.jwt_secret is not None:
+            development = " (and this is the development one)" * (self.jwt_secret == DEV_JWT_SECRET)
+            raise ConfigurationError(
+                f"{where}: CRM_JWT_SECRET, the HS256 shared secret, is for development only"
+                f"{development}; remove it"
+            )
+        calls = sorted(target for caller, target in SERVICE_CALLS if caller == self.service)
+        if calls and not self.jwt_private_key:
+            raise ConfigurationError(
+                f"{where}: {self.service} calls {', '.join(calls)} with service tokens it signs; "
+                "set CRM_JWT_PRIVATE_KEY or CRM_JWT_PRIVATE_KEY_FILE (its own key)"
+            )
+        broker = f"CRM_{self.service.upper()}_BROKER_URL or CRM_BROKER_URL"
+        urls = [(broker, self.broker_url)]
+        urls += [
+            (f"CRM_{name.upper()}_DATABASE_URL", url) for name, url in self.database_urls.items()
+        ]
+        if self.database_url_template:
+            urls.append(("CRM_DATABASE_URL", self.database_url_template))
+        for name, url in urls:
+            parts = urlsplit(url.replace("{service}", "x"))
+            if parts.password in DEV_PASSWORDS or parts.username == "guest":
+                raise ConfigurationError(
+                    f"{where}: {name} uses a development login ({parts.username}); "
+                    "give it the service's own credentials"
+                )
+
+
+def _value_or_file(env: dict[str, str], name: str) -> str | None:
+    """`name` itself, or the content of the file `<name>_FILE` names (a mounted secret)."""
+    value, path = env.get(name) or None, env.get(f"{name}_FILE") or None
+    if value and path:
+        raise ConfigurationError(f"set {name} or {name}_FILE, not both")
+    if path is None:
+        return value
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from exc
+
+
+def pem_key_algorithm(pem: str, setting: str, private: bool) -> str:
+    """The JWT algorithm a PEM key is for (RS256 or EdDSA); ConfigurationError naming `setting`."""
+    data = pem.encode()
+    try:
+        key: object = (
+            serialization.load_pem_private_key(data, password=None)
+            if private
+            else serialization.load_pem_public_key(data)
+        )
+    except (ValueError, TypeError) as exc:
+        kind = "private" if private else "public"
+        raise ConfigurationError(f"{setting} is not a PEM {kind} key") from exc
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise ConfigurationError(f"{setting}: an RSA key needs at least 2048 bits")
+        return "RS256"
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "EdDSA"
+    raise ConfigurationError(f"{setting} must be an RSA (RS256) or Ed25519 (EdDSA) key")
 
 
 def broker_url_for(env: dict[str, str], service: str) -> str:

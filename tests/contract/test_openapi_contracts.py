@@ -27,7 +27,7 @@ from tests.conftest import settings_for
 
 AUTH = {
     "Authorization": "Bearer "
-    + issue_token(settings_for("customers"), "staff:contract", list(STAFF_SCOPES))
+    + issue_token(settings_for("customers"), "staff:contract", STAFF_SCOPES, audience=SERVICES)
 }
 
 

@@ -92,7 +92,10 @@ def test_every_service_serves_its_api_docs_offline(embedded):
 def test_an_event_of_one_service_reaches_a_handler_of_another(embedded):
     base, data_dir = embedded
     token = issue_token(
-        Settings(jwt_secret=TEST_SECRET), "staff:e2e", ["tags:write", "customers:read"]
+        Settings(jwt_secret=TEST_SECRET),
+        "staff:e2e",
+        ["tags:write", "customers:read"],
+        audience=["tags", "customers"],
     )
     created = requests.post(
         f"{base}/tags",

@@ -81,7 +81,9 @@ def _up(url: str, service: str) -> bool:
 def test_a_tag_created_over_http_reaches_the_customers_worker_over_rabbitmq(
     real_suite, pg_settings
 ):
-    token = issue_token(settings_for("tags"), "staff:e2e", ["tags:write", "customers:read"])
+    token = issue_token(
+        settings_for("tags"), "staff:e2e", ["tags:write", "customers:read"], audience=["tags"]
+    )
     response = requests.post(
         f"{real_suite['tags']}/tags",
         json={"name": "Real mode", "description": "through RabbitMQ", "color": "#ABC"},

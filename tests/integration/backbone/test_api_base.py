@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+import re
+import time
+import uuid
 
 import pytest
 from flask.views import MethodView
 from sqlalchemy import select
 
+import shared.app
 from shared.api import Blueprint, Refusal, Schema
 from shared.app import create_service_app, service_context
-from shared.auth import issue_token
+from shared.auth import STAFF_SCOPES, issue_token
 from shared.db import OutboxMessage
 from shared.logging import JsonFormatter
 from tests.backbone import PING
-from tests.conftest import settings_for
+from tests.conftest import TEST_SECRET, bearer, settings_for
+from tests.jwt_keys import claims, sign
 
 blp = Blueprint("pings", __name__, url_prefix="/automation/pings")
 
@@ -45,6 +49,23 @@ class PingRefused(Refusal):
         return {"Retry-After": "1"}
 
 
+@blp.route("/broken")
+class BrokenPing(MethodView):
+    @blp.response(200)
+    def get(self):
+        """Fail as a bug would."""
+        raise KeyError("secret SQL: SELECT password FROM accounts")
+
+
+@blp.route("/customers/<customer_id>")
+class CustomerPing(MethodView):
+    @blp.requires_customer(own="customer_id")
+    @blp.response(200)
+    def get(self, customer_id):
+        """A customer's own resource."""
+        return {"id": customer_id}
+
+
 @blp.route("/refused")
 class RefusedPing(MethodView):
     @blp.response(200)
@@ -71,19 +92,67 @@ def test_a_request_without_a_token_is_401(client):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_request_with_a_bad_or_expired_token_is_401(client):
-    settings = settings_for("automation")
-    expired = issue_token(settings, "x", ["events:publish"], ttl=timedelta(seconds=-5))
+def test_a_request_with_a_bad_or_expired_token_is_a_generic_401(client, caplog):
+    now = int(time.time())
+    expired = sign(claims(aud=["automation"], iat=now - 60, exp=now - 5), TEST_SECRET)
     forged = issue_token(
         settings_for("automation", jwt_secret="another-secret-another-secret-0123456789"),
         "x",
         ["events:publish"],
+        audience=["automation"],
     )
-    for token in (expired, forged, "not-a-jwt"):
+    no_audience = sign(claims(aud=None, scope="events:publish"), TEST_SECRET)
+    no_iat = sign(claims(aud=["automation"], iat=None, scope="events:publish"), TEST_SECRET)
+    too_long = sign(
+        claims(aud=["automation"], iat=now, exp=now + 9 * 3600, scope="events:publish"),
+        TEST_SECRET,
+    )
+    tokens = {
+        "expired": expired,
+        "Signature verification failed": forged,
+        "Not enough segments": "not-a-jwt",
+        "aud": no_audience,
+        "iat": no_iat,
+        "longer": too_long,
+    }
+    for reason, token in tokens.items():
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="shared.api"):
+            response = client.post(
+                "/automation/pings", json={"n": 1}, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert response.status_code == 401, reason
+        # The token library's words are in the log, not in the answer.
+        assert response.json == {
+            "code": 401,
+            "status": "Unauthorized",
+            "message": "invalid or expired token",
+        }, reason
+        assert any(reason in str(getattr(r, "reason", "")) for r in caplog.records), reason
+    assert outbox(client) == []
+
+
+def test_a_token_for_another_service_is_401(client):
+    for audience in (["customers"], ["tags"]):
         response = client.post(
-            "/automation/pings", json={"n": 1}, headers={"Authorization": f"Bearer {token}"}
+            "/automation/pings", json={"n": 1}, headers=bearer("events:publish", audience=audience)
         )
-        assert response.status_code == 401, token
+        assert response.status_code == 401
+    ok = client.post(
+        "/automation/pings",
+        json={"n": 1},
+        headers=bearer("events:publish", audience=["automation"]),
+    )
+    assert ok.status_code == 202
+
+
+def test_a_customer_token_on_a_staff_endpoint_is_403_whatever_it_carries(client):
+    # Valid for this service (so not 401), but a customer is never staff: 403, as for a scope.
+    customer = bearer("events:publish", kind="customer", customer_id=str(uuid.uuid4()))
+    response = client.post("/automation/pings", json={"n": 1}, headers=customer)
+    assert response.status_code == 403
+    assert response.json["message"] == "this action is for staff"
+    assert outbox(client) == []
 
 
 def test_a_token_lacking_the_scope_is_403_and_names_it(client, make_token):
@@ -117,6 +186,29 @@ def test_the_correlation_id_of_a_request_is_on_the_event_it_caused(client, make_
     assert envelope["specversion"] == "1.0" and envelope["data"] == {"n": 4}
 
 
+@pytest.mark.parametrize(
+    "incoming",
+    ["x" * 65, "", "a b", "tab\there", "<script>", "é", "id;rm", "a" * 200, "ok/../x"],
+)
+def test_a_malformed_correlation_id_is_replaced_by_a_new_one(client, make_token, incoming):
+    response = client.post(
+        "/automation/pings",
+        json={"n": 4},
+        headers={**make_token("events:publish"), "X-Correlation-ID": incoming},
+    )
+    assert response.status_code == 202
+    cid = response.headers["X-Correlation-ID"]
+    assert cid != incoming and re.fullmatch(r"[A-Za-z0-9._-]{1,64}", cid)
+    (row,) = outbox(client)
+    assert json.loads(row.payload)["correlationid"] == cid
+
+
+def test_a_well_formed_correlation_id_is_kept(client):
+    for incoming in ("a", "x" * 64, "Req_1.2-3"):
+        response = client.get("/automation/healthz", headers={"X-Correlation-ID": incoming})
+        assert response.headers["X-Correlation-ID"] == incoming
+
+
 def test_a_request_without_a_correlation_id_gets_one(client, make_token):
     response = client.post("/automation/pings", json={"n": 4}, headers=make_token("events:publish"))
     (row,) = outbox(client)
@@ -146,12 +238,68 @@ def test_ops_endpoints_answer_under_the_service_prefix(client):
     assert client.get("/automation/docs/assets/swagger-ui-bundle.js").status_code == 200
 
 
-def test_readiness_fails_when_the_broker_is_unreachable(pg_settings):
+def test_readiness_fails_when_the_broker_is_unreachable_and_names_no_exception(pg_settings, caplog):
     settings = pg_settings("automation", broker_url="amqp://guest:guest@127.0.0.1:1//")
     client = create_service_app(settings, "Test", [blp]).test_client()
-    response = client.get("/automation/readyz")
+    with caplog.at_level(logging.WARNING, logger="crm.readiness"):
+        response = client.get("/automation/readyz")
     assert response.status_code == 503
-    assert response.json["checks"]["broker"].startswith("unreachable")
+    assert response.json == {
+        "status": "not ready",
+        "checks": {"database": "ok", "broker": "unreachable"},
+    }
+    assert "Error" not in response.get_data(as_text=True)
+    assert any(r.exc_info for r in caplog.records if r.name == "crm.readiness")  # why: logged
+
+
+def test_readiness_is_checked_at_most_every_few_seconds(client, monkeypatch):
+    connections, sessions = [], []
+    real_connection = shared.app.make_connection
+    monkeypatch.setattr(
+        shared.app, "make_connection", lambda url: connections.append(1) or real_connection(url)
+    )
+    readiness = client.application.extensions["crm.readiness"]
+    real_session = readiness.session_factory
+    readiness.session_factory = lambda: sessions.append(1) or real_session()
+    now = [1000.0]
+    readiness.clock = lambda: now[0]
+    for _ in range(20):
+        assert client.get("/automation/readyz").status_code == 200
+    assert (len(connections), len(sessions)) == (1, 1)
+    now[0] += shared.app.READY_CACHE_SECONDS - 0.1
+    assert client.get("/automation/readyz").status_code == 200
+    assert (len(connections), len(sessions)) == (1, 1)
+    now[0] += 0.1
+    assert client.get("/automation/readyz").status_code == 200
+    assert (len(connections), len(sessions)) == (2, 2)
+
+
+def test_an_unexpected_error_is_a_generic_500_with_an_error_id_logged(client, caplog):
+    with caplog.at_level(logging.ERROR, logger="shared.api"):
+        response = client.get("/automation/pings/broken")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "secret SQL" not in body and "KeyError" not in body and "Traceback" not in body
+    error_id = response.headers["X-Error-ID"]
+    assert response.json == {
+        "code": 500,
+        "status": "Internal Server Error",
+        "message": f"an unexpected error occurred; quote error id {error_id} to support",
+    }
+    (record,) = [r for r in caplog.records if getattr(r, "error_id", None) == error_id]
+    line = json.loads(JsonFormatter().format(record))
+    assert "secret SQL" in line["exception"] and "Traceback" in line["exception"]
+
+
+def test_a_customer_endpoint_takes_only_its_own_customers_token(client):
+    mine = str(uuid.uuid4())
+    own = bearer(kind="customer", customer_id=mine, audience=["automation"])
+    assert client.get(f"/automation/pings/customers/{mine}", headers=own).json == {"id": mine}
+    other = client.get(f"/automation/pings/customers/{uuid.uuid4()}", headers=own)
+    assert other.status_code == 403
+    staff = client.get(f"/automation/pings/customers/{mine}", headers=bearer(*STAFF_SCOPES))
+    assert staff.status_code == 403
+    assert client.get(f"/automation/pings/customers/{mine}").status_code == 401
 
 
 def test_an_unknown_path_is_a_json_404(client):
