@@ -14,8 +14,14 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
     from bench.bench_http import bench_http
+    from bench.bench_latency import bench_latency
 
-    return {"events": bench_events, "http": bench_http, "customers": bench_customers}
+    return {
+        "events": bench_events,
+        "latency": bench_latency,
+        "http": bench_http,
+        "customers": bench_customers,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

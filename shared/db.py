@@ -134,6 +134,11 @@ def make_engine(url: str, ping_after: float = IDLE_PING_SECONDS, **kwargs: Any) 
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL's recommended durability: commits are atomic and never corrupt the file, and
+            # only checkpoints wait for the disk (a power cut may lose the last commits, not a
+            # process crash). SQLite is the embedded mode's, a try-it mode; production runs on
+            # PostgreSQL. Halves the time an event takes through the embedded suite.
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

@@ -47,7 +47,7 @@ def make_connection(broker_url: str, heartbeat: int = 0) -> Connection:
     """A kombu connection; the in-memory transport polls fast so embedded mode feels instant."""
     options: dict[str, Any] = {}
     if broker_url.startswith("memory://"):
-        options["polling_interval"] = 0.02
+        options["polling_interval"] = 0.005
     return Connection(broker_url, heartbeat=heartbeat, transport_options=options, connect_timeout=5)
 
 
