@@ -246,7 +246,10 @@ class Settings:
             urls.append(("CRM_DATABASE_URL", self.database_url_template))
         for name, url in urls:
             parts = urlsplit(url.replace("{service}", "x"))
-            if parts.password in DEV_PASSWORDS or parts.username == "guest":
+            development = parts.password in DEV_PASSWORDS or parts.username == "guest"
+            # crm broker-setup's development broker passwords (`dev-<user>`).
+            development |= bool(parts.password and parts.password.startswith("dev-"))
+            if development:
                 raise ConfigurationError(
                     f"{where}: {name} uses a development login ({parts.username}); "
                     "give it the service's own credentials"

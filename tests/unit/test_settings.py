@@ -104,6 +104,8 @@ def test_keys_are_read_from_files(tmp_path):
     [
         ("CRM_BROKER_URL", "amqp://guest:guest@rabbitmq:5672//"),
         ("CRM_BROKER_URL", "amqp://guest:s3cret@rabbitmq:5672//"),
+        # `crm broker-setup`'s development password of a service user
+        ("CRM_TAGS_BROKER_URL", "amqp://crm-tags:dev-crm-tags@rabbitmq:5672//"),
         ("CRM_DATABASE_URL", "postgresql+psycopg://postgres:postgres@db/crm_{service}"),
         ("CRM_TAGS_DATABASE_URL", "postgresql+psycopg://tags:postgres@db/crm_tags"),
     ],
@@ -116,6 +118,7 @@ def test_production_refuses_development_passwords_naming_the_setting(setting: st
         url.replace("guest:", "tags:")
         .replace(":postgres@", ":s3cret@")
         .replace(":guest@", ":s3cret@")
+        .replace(":dev-crm-tags@", ":s3cret@")
     )
     Settings.from_env("tags", production(**{setting: good}))
 
