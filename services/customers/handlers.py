@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from services.customers.automation_actions import apply_rule_action
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from shared.db import UnitOfWork
@@ -41,9 +42,15 @@ def on_tag_merged(event: CloudEvent, uow: UnitOfWork) -> None:
     move_tag_customers(uow, data["from_"], data["into"])
 
 
+def on_action_requested(event: CloudEvent, uow: UnitOfWork) -> None:
+    """Apply a rule's action (status or tag), published back with `reason: "rule:<id>"`."""
+    apply_rule_action(uow, loaded(event))
+
+
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "tag.created": [on_tag_changed],
     "tag.updated": [on_tag_changed],
     "tag.deleted": [on_tag_deleted],
     "tag.merged": [on_tag_merged],
+    "automation.action_requested": [on_action_requested],
 }

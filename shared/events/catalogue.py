@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class EventData(Schema):
@@ -140,6 +142,43 @@ class MarketingEmailData(ExternalEventData):
     url = fields.String(validate=validate.Length(max=2000))
 
 
+# --- automation ---------------------------------------------------------------------------------
+RULE_ACTIONS = ("set_status", "add_tag", "remove_tag")
+
+
+class RuleActionData(Schema):
+    """One action of a rule: exactly one of `set_status` (a status key), `add_tag`, `remove_tag`
+    (a tag id)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    set_status = fields.String(validate=validate.Length(min=1, max=50))
+    add_tag = fields.UUID()
+    remove_tag = fields.UUID()
+
+    @validates_schema
+    def _exactly_one(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if len(data) != 1:
+            raise ValidationError(f"exactly one of {', '.join(RULE_ACTIONS)}")
+
+
+class RuleTriggerData(EventData):
+    """The event an automation decision answered: customers lets a later manual change win."""
+
+    event_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    type = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    time = fields.AwareDateTime(required=True)
+
+
+class ActionRequestedData(EventData):
+    customer_id = _uuid()
+    rule_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    action = fields.Nested(RuleActionData, required=True)
+    trigger = fields.Nested(RuleTriggerData, required=True)
+    depth = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+
+
 CATALOGUE: dict[str, type[Schema]] = {
     "tag.created": TagStateData,
     "tag.updated": TagStateData,
@@ -159,6 +198,7 @@ CATALOGUE: dict[str, type[Schema]] = {
     "support.request.created": SupportRequestCreatedData,
     "marketing.email.opened": MarketingEmailData,
     "marketing.email.clicked": MarketingEmailData,
+    "automation.action_requested": ActionRequestedData,
 }
 
 EXTERNAL_TYPES = frozenset(
