@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,6 +110,21 @@ def test_a_tag_created_over_http_reaches_the_customers_worker_over_rabbitmq(
         engine.dispose()
 
 
+def watch_for(process: subprocess.Popen[bytes], text: bytes) -> threading.Event:
+    """Set once `text` shows in a line of the process's stderr. A thread reads the lines (and
+    keeps reading, so that the pipe never fills), so no wait blocks on a line that never comes."""
+    seen = threading.Event()
+
+    def _read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if text in line:
+                seen.set()
+
+    threading.Thread(target=_read, daemon=True).start()
+    return seen
+
+
 def test_worker_stops_cleanly_on_sigterm(pg_settings, broker_urls, tmp_path):
     env = {
         **os.environ,
@@ -121,8 +137,8 @@ def test_worker_stops_cleanly_on_sigterm(pg_settings, broker_urls, tmp_path):
         [CRM, "worker", "tags"], env=env, stderr=subprocess.PIPE, start_new_session=True
     )
     try:
-        assert process.stderr is not None
-        wait_until(lambda: b"worker started" in process.stderr.readline(), timeout=30)
+        started = watch_for(process, b"worker started")
+        wait_until(started.is_set, timeout=60)
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
     finally:
