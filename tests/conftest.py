@@ -17,6 +17,7 @@ from shared.db import OutboxMessage
 from shared.events.owners import broker_user
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
+
 # Prints last how many tests were skipped for want of a server (tests/server_skips.py).
 from tests.server_skips import pytest_runtest_logreport, pytest_unconfigure  # noqa: F401
 from tests.servers import (
