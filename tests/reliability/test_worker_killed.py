@@ -22,6 +22,7 @@ pytestmark = pytest.mark.serial
 
 CRM = str(Path(sys.executable).with_name("crm"))
 EVENTS = 1500
+FIRST = 500  # events of the first tag, published first (ten batches and more)
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -42,25 +43,34 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
         "CRM_JWT_SECRET": TEST_SECRET,
         "CRM_DELIVERY_LIMIT": str(settings_for("tags").delivery_limit),
         "CRM_LOG_LEVEL": "WARNING",
+        "CRM_PREFETCH": "50",
     }
     assert subprocess.run([CRM, "migrate", "tags"], env=env, capture_output=True).returncode == 0
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    tag_id = uuid.uuid4()
+    # The first tag's customers come first; the test holds the second tag's row, so the worker
+    # commits batches of the first tag, then stops inside the transaction of its first batch
+    # that reaches the second tag, waiting for the row: killed there, it is killed mid-stream
+    # (some events committed, a batch delivered, open and not acked), whatever its speed.
+    first_tag, held_tag = uuid.uuid4(), uuid.uuid4()
     with engine.begin() as connection:
-        connection.execute(
-            sa.text(
-                "INSERT INTO tags (id, name, name_key, description, color, is_fixed,"
-                " customers_count, version, created_at, updated_at)"
-                " VALUES (:id, 'Killed', 'killed', 'x', '#000000', false, 0, 1, now(), now())"
-            ),
-            {"id": tag_id},
-        )
+        for tag_id, name, key in ((first_tag, "Killed", "killed"), (held_tag, "Held", "held")):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO tags (id, name, name_key, description, color, is_fixed,"
+                    " customers_count, version, created_at, updated_at)"
+                    " VALUES (:id, :name, :key, 'x', '#000000', false, 0, 1, now(), now())"
+                ),
+                {"id": tag_id, "name": name, "key": key},
+            )
     with Connection(broker_urls("customers")) as connection:
         producer = Producer(connection)
-        for _ in range(EVENTS):
+        for number in range(EVENTS):
             event = make_event(
                 "customer.tagged",
-                {"customer_id": str(uuid.uuid4()), "tag_id": str(tag_id)},
+                {
+                    "customer_id": str(uuid.uuid4()),
+                    "tag_id": str(first_tag if number < FIRST else held_tag),
+                },
                 source="customers",
             )
             producer.publish(
@@ -72,7 +82,7 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
                 user_id="crm-customers",
             )
 
-    def counted() -> int:
+    def counted(tag_id: uuid.UUID) -> int:
         with engine.connect() as connection:
             return int(
                 connection.scalar(
@@ -80,21 +90,38 @@ def test_a_killed_tags_worker_counts_every_customer_once_after_restart(
                 )
             )
 
+    def worker_waits_for_a_row() -> bool:
+        with engine.connect() as connection:
+            return bool(
+                connection.scalar(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                    )
+                )
+            )
+
     log = tmp_path / "worker.log"
+    holder = engine.connect()
+    transaction = holder.begin()
+    holder.execute(sa.text("SELECT 1 FROM tags WHERE id = :id FOR UPDATE"), {"id": held_tag})
     worker = start_worker(env, log)
     try:
-        wait_until(lambda: counted() > 0, timeout=60)
+        wait_until(worker_waits_for_a_row, timeout=120)
+        assert 0 < counted(first_tag) <= FIRST
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
-        assert counted() < EVENTS, "the worker finished before it could be killed"
+        transaction.rollback()
+        assert counted(held_tag) == 0  # the waiting batch died with the worker
         worker = start_worker(env, log)
-        wait_until(lambda: counted() >= EVENTS, timeout=120)
+        wait_until(lambda: counted(first_tag) + counted(held_tag) >= EVENTS, timeout=120)
     finally:
+        holder.close()
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(20)
         engine.dispose()
     with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as connection:
         inbox = connection.scalar(sa.text("SELECT count(*) FROM inbox"))
-    assert counted() == EVENTS
+    assert (counted(first_tag), counted(held_tag)) == (FIRST, EVENTS - FIRST)
     assert inbox == EVENTS
