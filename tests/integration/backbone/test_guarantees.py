@@ -179,6 +179,7 @@ def test_purging_the_outbox_never_deletes_an_unsent_row(any_db):
     assert left() == [ids[0], ids[2], ids[3]]
     assert relay.purge_sent(older_than=timedelta(0)) == 1
     assert left() == [ids[0], ids[3]]
+    assert relay.purge_sent(older_than=timedelta(0)) == 0  # nothing more to purge: says 0
     assert relay.backlog() == 2
     assert relay.drain() == 2  # the unsent rows still go out
 
