@@ -10,6 +10,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from shared.logging import accept_correlation_id
+
 
 class InvalidEvent(ValueError):
     """A message that is not a valid event of a known type; it goes to the dead-letter queue."""
@@ -154,5 +156,11 @@ def parse_envelope(body: Any) -> CloudEvent:
         time=body["time"],
         data=body["data"],
         subject=body.get("subject"),
-        correlationid=body.get("correlationid"),
+        correlationid=_correlation(body.get("correlationid")),
     )
+
+
+def _correlation(value: str | None) -> str | None:
+    """A correlation id as HTTP requests have them (`[A-Za-z0-9._-]{1,64}`), so that a log
+    line or a later event never carries what another system wrote there; a fresh one instead."""
+    return None if value is None else accept_correlation_id(value)

@@ -1,6 +1,8 @@
 """The CloudEvents envelope and the catalogue of event schemas."""
 
 import json
+import re
+import uuid
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,11 @@ def test_every_documented_event_type_has_a_schema():
     documented = Path("docs/events.md").read_text(encoding="utf-8")
     for event_type in CATALOGUE:
         assert f"`{event_type}`" in documented, event_type
+
+
+def test_a_malformed_correlation_id_in_an_event_is_replaced():
+    body = make_event("tag.deleted", {"id": str(uuid.uuid4()), "name": "VIP"}, "s").to_dict()
+    kept = parse_event({**body, "correlationid": "req-1.2_3"})
+    assert kept.correlationid == "req-1.2_3"
+    replaced = parse_event({**body, "correlationid": "evil\nline" + "x" * 100})
+    assert replaced.correlationid and re.fullmatch(r"[A-Za-z0-9._-]{1,64}", replaced.correlationid)
