@@ -215,13 +215,13 @@ def sweep_daily_rules(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int 
     chunk per transaction; only firings are logged as decisions (not a million misses a day)."""
     fact = day_key(now)
     with uow_factory() as uow:
-        settings = engine.current_settings(uow.session)
+        enabled = engine.current_settings(uow.session).enabled
         rule_ids = [
             rule.id
             for rule in engine.rules_for(uow.session, SCHEDULE_DAILY)
             if rule.enabled and rule.id != INACTIVITY
         ]
-    if not settings.enabled or not rule_ids:
+    if not enabled or not rule_ids:
         return 0
     fired, after = 0, uuid.UUID(int=0)
     while True:

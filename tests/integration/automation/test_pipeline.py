@@ -1,0 +1,198 @@
+"""The whole pipeline over the real RabbitMQ and PostgreSQL: an external event published by
+billing reaches automation, whose `automation.action_requested` reaches customers, which changes
+the status (`reason: rule:<id>`); a manual change made after the event wins; an invalid external
+event is dead-lettered without stopping the consumer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from services.automation.models import CustomerFacts
+from services.customers.app import create_app as create_customers_app
+from services.customers.models import DEFAULT_STATUSES, Customer, Status
+from shared.db import OutboxMessage, utcnow
+from shared.events.envelope import make_event
+from shared.events.publisher import EventPublisher, OutgoingMessage, make_connection
+from shared.settings import Settings
+from shared.suite import build_worker
+from shared.worker import Worker
+from tests.backbone import queue_messages, wait_until
+from tests.integration.customers.conftest import closed_port
+
+pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]
+
+
+@pytest.fixture
+def customers_app(pg_settings: Callable[..., Settings], broker_urls: Any) -> Iterator[Flask]:
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    settings = pg_settings("customers", service_urls={"tags": nowhere})
+    settings = settings.__class__(**{**settings.__dict__, "broker_url": broker_urls("customers")})
+    app = create_customers_app(settings)
+    with app.extensions["crm"].session_factory() as session:
+        session.add_all(
+            Status(key=key, label=label, is_default=True, position=position)
+            for key, label, position in DEFAULT_STATUSES
+        )
+        session.commit()
+    yield app
+    app.extensions["crm"].engine.dispose()
+
+
+@pytest.fixture
+def workers(
+    app: Flask, customers_app: Flask, broker_urls: Callable[[str], str]
+) -> Iterator[list[Worker]]:
+    """The customers and automation workers (consumers, relays) on the test virtual host."""
+    running = []
+    for flask_app, name in ((customers_app, "customers"), (app, "automation")):
+        settings = flask_app.extensions["crm"].settings
+        settings = settings.__class__(**{**settings.__dict__, "broker_url": broker_urls(name)})
+        worker = build_worker(settings).start()
+        assert worker.consumer is not None and worker.consumer.ready.wait(15)
+        running.append(worker)
+    yield running
+    for worker in running:
+        worker.stop()
+
+
+@pytest.fixture
+def billing(broker_urls: Callable[[str], str]) -> Iterator[Callable[..., None]]:
+    """Publishes as the billing system does (its own broker user)."""
+    publisher = EventPublisher(make_connection(broker_urls("billing")), identity="billing")
+
+    def _publish(body: str, routing_key: str, message_id: str) -> None:
+        publisher.publish_batch(
+            [OutgoingMessage(routing_key=routing_key, body=body, message_id=message_id)]
+        )
+
+    yield _publish
+    publisher.close()
+
+
+def new_customer(customers_app: Flask, writer: dict[str, str]) -> uuid.UUID:
+    response = customers_app.test_client().post(
+        "/customers",
+        json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
+        headers=writer,
+    )
+    assert response.status_code == 201, response.get_json()
+    return uuid.UUID(response.get_json()["id"])
+
+
+def status_of(customers_app: Flask, customer_id: uuid.UUID) -> str:
+    with customers_app.extensions["crm"].session_factory() as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        return customer.status
+
+
+def facts_known(app: Flask, customer_id: uuid.UUID) -> bool:
+    with app.extensions["crm"].session_factory() as session:
+        facts = session.get(CustomerFacts, customer_id)
+        return facts is not None and facts.known
+
+
+def status_events(customers_app: Flask, customer_id: uuid.UUID) -> list[str]:
+    import json
+
+    with customers_app.extensions["crm"].session_factory() as session:
+        rows = session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.type == "customer.status_changed",
+                OutboxMessage.subject == str(customer_id),
+            )
+        ).all()
+    return [json.loads(row)["data"]["reason"] for row in rows]
+
+
+@pytest.fixture
+def writer(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return make_token("customers:read", "customers:write")
+
+
+def payment(customer_id: uuid.UUID, currency: str = "EUR", **envelope: Any) -> Any:
+    event = make_event(
+        "billing.payment.recorded",
+        {"customer_id": str(customer_id), "amount": "10.00", "currency": currency},
+        source="billing",
+    )
+    body = {**event.to_dict(), **envelope}
+    import json
+
+    return json.dumps(body), body["id"]
+
+
+def test_a_first_payment_published_by_billing_makes_the_customer_active(
+    app: Flask,
+    customers_app: Flask,
+    workers: list[Worker],
+    billing: Callable[..., None],
+    writer: dict[str, str],
+    amqp_url: str,
+) -> None:
+    customer = new_customer(customers_app, writer)
+    wait_until(lambda: facts_known(app, customer))
+    invalid, invalid_id = payment(customer, currency="euros")
+    body, event_id = payment(customer)
+
+    billing(invalid, "billing.payment.recorded", invalid_id)
+    billing(body, "billing.payment.recorded", event_id)
+    billing(body, "billing.payment.recorded", event_id)  # redelivered: no second effect
+
+    wait_until(lambda: status_of(customers_app, customer) == "active")
+    assert status_events(customers_app, customer) == ["rule:first-payment"]
+    [dead] = wait_until(lambda: queue_messages(amqp_url, "automation.events.dead"))
+    assert "currency" in dead.headers["x-crm-dead-reason"]
+
+
+def test_a_manual_change_after_the_event_wins_over_the_rule(
+    app: Flask,
+    customers_app: Flask,
+    workers: list[Worker],
+    billing: Callable[..., None],
+    writer: dict[str, str],
+) -> None:
+    customer = new_customer(customers_app, writer)
+    wait_until(lambda: facts_known(app, customer))
+    # The payment happened an hour ago; staff moved the customer to prospect since.
+    body, event_id = payment(customer, time=(utcnow() - timedelta(hours=1)).isoformat())
+    client = customers_app.test_client()
+    response = client.patch(f"/customers/{customer}", json={"status": "prospect"}, headers=writer)
+    assert response.status_code == 200, response.get_json()
+
+    billing(body, "billing.payment.recorded", event_id)
+
+    # The rule fired (the facts say prospect, a first payment) but customers kept prospect.
+    wait_until(lambda: _fired(app, customer))
+    wait_until(lambda: _actions_handled(customers_app) == 1)
+    assert status_of(customers_app, customer) == "prospect"
+    assert status_events(customers_app, customer) == ["manual"]
+
+
+def _actions_handled(customers_app: Flask) -> int:
+    from shared.db import InboxMessage
+
+    with customers_app.extensions["crm"].session_factory() as session:
+        return len(
+            session.scalars(
+                select(InboxMessage).where(InboxMessage.type == "automation.action_requested")
+            ).all()
+        )
+
+
+def _fired(app: Flask, customer_id: uuid.UUID) -> bool:
+    from services.automation.models import Decision
+
+    with app.extensions["crm"].session_factory() as session:
+        return bool(
+            session.scalars(
+                select(Decision).where(Decision.customer_id == customer_id, Decision.fired)
+            ).first()
+        )
