@@ -25,6 +25,10 @@ SERVICE_CALLS: dict[tuple[str, str], frozenset[str]] = {
     # customers -> tags: `POST /tags/ensure` (tags:write) and, with a token of its own,
     # `GET /tags/{id}`, `GET /tags?q=` (customers:read).
     ("customers", "tags"): frozenset({"tags:write", "customers:read"}),
+    # automation -> customers and tags: reading a customer, a status or a tag it has not heard of
+    # yet (read your writes: a rule naming them, an event about a new customer).
+    ("automation", "customers"): frozenset({"customers:read"}),
+    ("automation", "tags"): frozenset({"customers:read"}),
 }
 """(caller, target) -> the scopes the caller's service tokens for the target may carry.
 
@@ -246,10 +250,10 @@ class Settings:
             urls.append(("CRM_DATABASE_URL", self.database_url_template))
         for name, url in urls:
             parts = urlsplit(url.replace("{service}", "x"))
-            development = parts.password in DEV_PASSWORDS or parts.username == "guest"
+            dev_login = parts.password in DEV_PASSWORDS or parts.username == "guest"
             # crm broker-setup's development broker passwords (`dev-<user>`).
-            development |= bool(parts.password and parts.password.startswith("dev-"))
-            if development:
+            dev_login |= bool(parts.password and parts.password.startswith("dev-"))
+            if dev_login:
                 raise ConfigurationError(
                     f"{where}: {name} uses a development login ({parts.username}); "
                     "give it the service's own credentials"
