@@ -7,21 +7,27 @@ names it (api.md, errors), on PostgreSQL and on SQLite.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
+from werkzeug.serving import make_server
 
 from shared.auth import STAFF_SCOPES, issue_token
 from shared.migrations import migrate
-from shared.settings import SERVICES
+from shared.settings import SERVICES, Settings
 from shared.suite import create_app
 from tests.conftest import settings_for
 
@@ -50,15 +56,51 @@ def fuzz(operation) -> None:
     check()
 
 
+PEERS = {"customers": ["tags"]}
+"""The services each one calls on a request path (customers asks tags about a tag id it does not
+know yet): they answer for real in these tests, or their calls would be 503s."""
+
+
+@contextmanager
+def service_app(service: str, settings_of: Callable[[str], Settings]) -> Iterator[Flask]:
+    """The service's app, its peers served over HTTP on settings of the same kind."""
+    with ExitStack() as stack:
+        urls = {
+            peer: stack.enter_context(served(settings_of(peer))) for peer in PEERS.get(service, [])
+        }
+        settings = settings_of(service)
+        yield create_app(
+            dataclasses.replace(settings, service_urls={**settings.service_urls, **urls})
+        )
+
+
+@contextmanager
+def served(settings: Settings) -> Iterator[str]:
+    """A service's app on a local port, in a thread; its base URL."""
+    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_no_server_error_and_every_answer_matches_its_schema(service, pg_settings):
-    app = create_app(pg_settings(service))
+    with service_app(service, pg_settings) as app:
+        fuzz_every_operation(app, service, fuzz)
+
+
+def fuzz_every_operation(app: Flask, service: str, fuzzer: Callable[[Any], None]) -> None:
+    """Every operation of the service's document fuzzed; every failing one reported at once."""
     schema = schemathesis.openapi.from_wsgi(f"/{service}/openapi.json", app)
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
         try:
-            fuzz(operation)
+            fuzzer(operation)
         except Exception as exc:  # noqa: BLE001  (report every failing operation at once)
             failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
     assert not failures, "\n\n".join(failures)
@@ -161,13 +203,5 @@ def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_control_character_anywhere_is_a_422_never_a_server_error(service, backend_settings):
-    app = create_app(backend_settings(service))
-    schema = schemathesis.openapi.from_wsgi(f"/{service}/openapi.json", app)
-    failures = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        try:
-            fuzz_control_characters(operation)
-        except Exception as exc:  # noqa: BLE001  (report every failing operation at once)
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
-    assert not failures, "\n\n".join(failures)
+    with service_app(service, backend_settings) as app:
+        fuzz_every_operation(app, service, fuzz_control_characters)
