@@ -1,9 +1,231 @@
-"""Event handlers of the notifications service and the explicit list of what it subscribes to."""
+"""Event handlers of the notifications service and the explicit list of what it subscribes to.
+
+Customers' events keep the projection of each customer's address, names, language and consent;
+the events that call for an email record it as a pending delivery, in the handler's transaction
+(so it survives a worker restart before it is sent), and the sender (`sender.py`) sends it.
+"""
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
-from shared.events.consumer import Handler
+from marshmallow import fields
+from sqlalchemy import event as orm_event
+from sqlalchemy import exists, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {}
+from services.notifications import defaults
+from services.notifications.models import CustomerContact, Delivery, Template
+from shared.db import UnitOfWork, table_of, utcnow
+from shared.events.consumer import Handler, batch_handler
+from shared.events.envelope import CloudEvent
+from shared.events.registry import load_data
+
+PENDING = threading.Event()
+"""Set after a transaction that recorded deliveries commits: wakes this process's sender."""
+
+CONTACT_FIELDS = ("email", "language", "first_name", "last_name", "company_name", "email_consent")
+
+
+def message_id(event_id: str, key: str, domain: str) -> str:
+    """The Message-ID of the email `key` caused by an event: one event, one email per key."""
+    return f"<{event_id}.{key}@{domain}>"
+
+
+# --- the projection -----------------------------------------------------------------------------
+def project(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert customers' contact rows; a row older than the one stored changes nothing."""
+    latest: dict[uuid.UUID, dict[str, Any]] = {}
+    for row in rows:
+        known = latest.get(row["customer_id"])
+        if known is None or known["as_of"] <= row["as_of"]:
+            latest[row["customer_id"]] = row
+    if not latest:
+        return
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = table_of(CustomerContact)
+    statement = insert(table)
+    changed = {
+        column: statement.excluded[column]
+        for column in (*CONTACT_FIELDS, "deleted", "as_of")
+        if any(column in row for row in latest.values())
+    }
+    values = [{"email_consent": False, "deleted": False, **row} for row in latest.values()]
+    keys = set().union(*(row.keys() for row in values))
+    values = [{key: row.get(key) for key in keys} for row in values]
+    uow.session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["customer_id"],
+            set_=changed,
+            where=table.c.as_of <= statement.excluded.as_of,
+        ),
+        values,
+    )
+
+
+def _contact_row(
+    customer_id: uuid.UUID, contact: dict[str, Any], as_of: datetime
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"customer_id": customer_id, "as_of": as_of}
+    for name in CONTACT_FIELDS:
+        if name in contact:
+            row[name] = contact[name]
+    return row
+
+
+@batch_handler
+def on_customer_state(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """A customer was created, changed, tagged or moved: its contact details as they are now."""
+    project(
+        uow,
+        [
+            _contact_row(_loaded(e)["customer_id"], _loaded(e)["customer"], _time(e))
+            for e in events
+            if _loaded(e).get("customer") is not None
+        ],
+    )
+
+
+@batch_handler
+def on_customer_deleted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """A customer was deleted: nothing more goes to it (a late event cannot bring it back)."""
+    project(
+        uow,
+        [
+            {"customer_id": _loaded(e)["customer_id"], "deleted": True, "as_of": _time(e)}
+            for e in events
+        ],
+    )
+
+
+@batch_handler
+def on_customer_merged(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Two customers became one: the duplicate is gone."""
+    project(
+        uow,
+        [
+            {"customer_id": _loaded(e)["duplicate_id"], "deleted": True, "as_of": _time(e)}
+            for e in events
+        ],
+    )
+
+
+def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
+    """A sign-up: its contact details, the "received" email if asked, the admins told if it
+    awaits their approval."""
+    data = _loaded(event)
+    contact = {name: data.get(name) for name in CONTACT_FIELDS if name in data}
+    project(uow, [_contact_row(data["customer_id"], contact, _time(event))])
+    if data["signup_notification"]:
+        record(uow, event, "registration.received", data["customer_id"])
+    if data["status"] == "pending_approval":
+        record(uow, event, "registration.pending_approval", data["customer_id"], to_admins=True)
+
+
+# --- triggers -----------------------------------------------------------------------------------
+def record(
+    uow: UnitOfWork,
+    event: CloudEvent,
+    key: str,
+    customer_id: uuid.UUID,
+    variables: dict[str, Any] | None = None,
+    to_admins: bool = False,
+) -> None:
+    """Record the email `key` for the event as pending; the same event and key never twice."""
+    now = utcnow()
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    domain = uow.session.info.get("crm.mail_domain", "crm.local")
+    row = {
+        "id": uuid.uuid4(),
+        "event_id": event.id,
+        "event_type": event.type,
+        "key": key,
+        "message_id": message_id(event.id, key, domain),
+        "customer_id": customer_id,
+        "to_admins": to_admins,
+        "needs_consent": defaults.family_of(key) in defaults.CONSENT_FAMILIES,
+        "variables": {"event_time": event.time, **(variables or {})},
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    uow.session.execute(
+        insert(table_of(Delivery)).on_conflict_do_nothing(index_elements=["message_id"]), [row]
+    )
+    if not uow.session.info.get("crm.wakes_sender"):
+        uow.session.info["crm.wakes_sender"] = True
+        orm_event.listen(uow.session, "after_commit", lambda _session: PENDING.set(), once=True)
+
+
+def _has_template(uow: UnitOfWork, key: str) -> bool:
+    return bool(uow.session.scalar(select(exists().where(Template.key == key))))
+
+
+def on_customer_tagged(event: CloudEvent, uow: UnitOfWork) -> None:
+    """A customer got a tag: the tag's email, when staff wrote one (`tag.applied.<tag id>`)."""
+    data = _loaded(event)
+    key = f"{defaults.TAG_FAMILY}.{data['tag_id']}"
+    if _has_template(uow, key):
+        tag = {"id": str(data["tag_id"]), "name": data.get("tag_name") or ""}
+        record(uow, event, key, data["customer_id"], {"tag": tag})
+
+
+def on_customer_status_changed(event: CloudEvent, uow: UnitOfWork) -> None:
+    """A customer's status changed: the status's email, when staff wrote one."""
+    data = _loaded(event)
+    key = f"{defaults.STATUS_FAMILY}.{data['to']}"
+    if _has_template(uow, key):
+        status = {"from": data["from_"], "to": data["to"]}
+        record(uow, event, key, data["customer_id"], {"status": status})
+
+
+def _email(key: str, *variables: str) -> Handler:
+    def handle(event: CloudEvent, uow: UnitOfWork) -> None:
+        data = _loaded(event)
+        record(uow, event, key, data["customer_id"], {name: data.get(name) for name in variables})
+
+    handle.__name__ = f"send_{key.replace('.', '_')}"
+    handle.__doc__ = f"The `{key}` email to the customer."
+    return handle
+
+
+def _loaded(event: CloudEvent) -> dict[str, Any]:
+    """The event's data as its type's schema loaded it."""
+    return event.loaded if event.loaded is not None else load_data(event.type, event.data)
+
+
+def _time(event: CloudEvent) -> datetime:
+    moment: datetime = _EVENT_TIME.deserialize(event.time)
+    return moment.astimezone(UTC)
+
+
+_EVENT_TIME = fields.AwareDateTime()
+
+
+SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
+    "customer.created": [on_customer_state],
+    "customer.updated": [on_customer_state],
+    "customer.deleted": [on_customer_deleted],
+    "customer.merged": [on_customer_merged],
+    "customer.tagged": [on_customer_state, on_customer_tagged],
+    "customer.untagged": [on_customer_state],
+    "customer.status_changed": [on_customer_state, on_customer_status_changed],
+    "registration.submitted": [on_registration_submitted],
+    "registration.email_confirmation_requested": [
+        _email("registration.email_confirmation", "link")
+    ],
+    "registration.approved": [_email("registration.approved")],
+    "registration.rejected": [_email("registration.rejected", "reason")],
+    "account.activated": [_email("account.activated")],
+    "account.credentials_generated": [_email("account.credentials", "login", "password")],
+    "device.confirmation_requested": [_email("device.confirmation", "link", "device_id")],
+}

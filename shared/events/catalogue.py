@@ -102,6 +102,55 @@ class CustomerStatusChangedData(EventData):
     customer = fields.Nested(CustomerContactData)
 
 
+# --- registration -------------------------------------------------------------------------------
+class RegistrationData(EventData):
+    """What every registration and account event carries: the customer it is about."""
+
+    customer_id = _uuid()
+
+
+class RegistrationSubmittedData(RegistrationData):
+    email = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["individual", "company"]))
+    status = fields.String(
+        required=True, validate=validate.OneOf(["pending_email", "pending_approval", "active"])
+    )
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    company_name = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+    signup_notification = fields.Boolean(load_default=False)
+
+
+class LinkData(RegistrationData):
+    link = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class RegistrationRejectedData(RegistrationData):
+    reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class CredentialsGeneratedData(RegistrationData):
+    login = fields.String(required=True)
+    password = fields.String(required=True)
+
+
+class DeviceConfirmationRequestedData(LinkData):
+    device_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+# --- notifications ------------------------------------------------------------------------------
+class NotificationSentData(EventData):
+    delivery_id = _uuid()
+    customer_id = fields.UUID(required=True, allow_none=True)
+    key = fields.String(required=True)
+    event_id = fields.String(required=True)
+    message_id = fields.String(required=True)
+    subject = fields.String(required=True)
+    locale = fields.String(required=True)
+    sent_at = fields.AwareDateTime(required=True)
+
+
 # --- external systems ---------------------------------------------------------------------------
 class ExternalEventData(EventData):
     customer_id = _uuid()
@@ -191,6 +240,14 @@ CATALOGUE: dict[str, type[Schema]] = {
     "customer.tagged": CustomerTaggingData,
     "customer.untagged": CustomerTaggingData,
     "customer.status_changed": CustomerStatusChangedData,
+    "registration.submitted": RegistrationSubmittedData,
+    "registration.email_confirmation_requested": LinkData,
+    "registration.approved": RegistrationData,
+    "registration.rejected": RegistrationRejectedData,
+    "account.activated": RegistrationData,
+    "account.credentials_generated": CredentialsGeneratedData,
+    "device.confirmation_requested": DeviceConfirmationRequestedData,
+    "notification.sent": NotificationSentData,
     "billing.purchase.completed": PurchaseCompletedData,
     "billing.invoice.issued": InvoiceIssuedData,
     "billing.payment.recorded": PaymentRecordedData,
