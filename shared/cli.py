@@ -214,6 +214,38 @@ def token(
 
 
 @main.command()
+@click.argument("keys", nargs=-1, required=True, metavar="KID=PUBLIC_PEM_FILE...")
+def jwks(keys: tuple[str, ...]) -> None:
+    """Print a JWKS (for CRM_JWT_JWKS_URL) of PEM public keys, each under its kid, e.g.
+    `crm jwks staff-1=staff.pub service:customers=customers.pub`."""
+    import json
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
+    from shared.settings import pem_key_algorithm
+
+    documents: dict[str, dict[str, Any]] = {}
+    for argument in keys:
+        kid, _, path = argument.partition("=")
+        if not kid or not path or kid in documents:
+            raise click.UsageError(f"{argument}: give each key once as KID=PUBLIC_PEM_FILE")
+        try:
+            pem = Path(path).read_text()
+            algorithm = pem_key_algorithm(pem, path, private=False)
+        except OSError as exc:
+            raise click.UsageError(f"{path}: {exc.strerror}") from exc
+        except ConfigurationError as exc:
+            raise click.UsageError(str(exc)) from exc
+        encoder: Any = (
+            jwt.algorithms.RSAAlgorithm if algorithm == "RS256" else jwt.algorithms.OKPAlgorithm
+        )
+        public = encoder.to_jwk(serialization.load_pem_public_key(pem.encode()), as_dict=True)
+        documents[kid] = {**public, "kid": kid, "alg": algorithm, "use": "sig"}
+    click.echo(json.dumps({"keys": list(documents.values())}, indent=2))
+
+
+@main.command()
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 @click.option("--customers", type=int, default=25, show_default=True)
 def seed(url: str, customers: int) -> None:

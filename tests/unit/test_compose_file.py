@@ -1,4 +1,4 @@
-"""The deployment files: docker-compose.yml, the nginx gateway, the RabbitMQ definitions."""
+"""The deployment files: docker-compose.yml, the nginx gateway, the RabbitMQ definitions, k8s."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
+
+from shared.auth import SERVICE, TokenIssuer, TokenVerifier, issue_token, service_token_scopes
+from shared.cli import main as crm
+from shared.settings import SERVICE_CALLS, Settings
+from tests.jwt_keys import ed25519_pair, rsa_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "deploy" / "gateway"
@@ -59,8 +66,11 @@ def test_app_containers_get_the_crm_environment(
     )
     assert env["CRM_SMTP_HOST"] == "mailpit"
     assert str(env["CRM_SMTP_PORT"]) == "1025"
-    assert env["CRM_TAGS_URL"] == "http://tags-web:8000"
-    assert env["CRM_JWT_SECRET"] == "${CRM_JWT_SECRET:?set CRM_JWT_SECRET}"
+    for target in {target for _caller, target in SERVICE_CALLS}:  # the services called
+        assert env[f"CRM_{target.upper()}_URL"] == f"http://{target}-web:8000"
+    # Production verifies tokens with public keys (a JWKS mounted as a secret), no shared secret.
+    assert "CRM_JWT_SECRET" not in env
+    assert env["CRM_JWT_JWKS_URL"] == "file:///run/secrets/jwks.json"
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -141,12 +151,77 @@ def test_gateway_mounts_routes_beside_its_config_and_waits_for_webs(
     assert gateway["depends_on"] == {f"{s}-web": HEALTHY for s in SERVICES}
 
 
-def test_no_default_jwt_secret_anywhere_in_compose() -> None:
-    text = (ROOT / "docker-compose.yml").read_text()
-    settings = re.findall(r"^\s*CRM_JWT_SECRET:.*$", text, flags=re.M)
-    assert settings
-    for line in settings:
-        assert line.strip() == "CRM_JWT_SECRET: ${CRM_JWT_SECRET:?set CRM_JWT_SECRET}"
+# --- tokens: public keys for every service, a private key for the callers ------------------------
+DEPLOY_FILES = [ROOT / "docker-compose.yml", *sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))]
+CALLERS = sorted({caller for caller, _target in SERVICE_CALLS})
+
+
+@pytest.mark.parametrize("path", DEPLOY_FILES, ids=lambda path: path.name)
+def test_no_shared_jwt_secret_in_compose_nor_k8s(path: Path) -> None:
+    # Production (anything but CRM_ENV=development) refuses the HS256 shared secret.
+    assert "CRM_JWT_SECRET" not in path.read_text()
+
+
+def crm_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The containers that run `crm` (web, worker, migrate), by name."""
+    return {
+        name: service
+        for name, service in compose["services"].items()
+        if service.get("command", [None])[0] in ("web", "worker", "migrate")
+    }
+
+
+def secret_mounts(container: dict[str, Any]) -> dict[str, str]:
+    """Path in the container -> name of the compose secret mounted there."""
+    mounts = {}
+    for entry in container.get("secrets", []):
+        name = entry if isinstance(entry, str) else entry["source"]
+        target = name if isinstance(entry, str) else entry.get("target", name)
+        mounts[str(Path("/run/secrets") / target)] = name
+    return mounts
+
+
+def test_every_crm_container_verifies_tokens_with_public_keys_from_a_secret(
+    compose: dict[str, Any],
+) -> None:
+    containers = crm_containers(compose)
+    assert len(containers) == 2 * len(SERVICES) + 1
+    for name, container in containers.items():
+        env, mounts = container["environment"], secret_mounts(container)
+        assert "CRM_JWT_JWKS_URL" in env or {"CRM_JWT_PUBLIC_KEY", "CRM_JWT_PUBLIC_KEY_FILE"} & set(
+            env
+        ), name
+        if "CRM_JWT_JWKS_URL" in env:
+            assert env["CRM_JWT_JWKS_URL"].removeprefix("file://") in mounts, name
+        if "CRM_JWT_PUBLIC_KEY_FILE" in env:
+            assert env["CRM_JWT_PUBLIC_KEY_FILE"] in mounts, name
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_a_calling_service_holds_a_private_key_its_own(
+    compose: dict[str, Any], service: str
+) -> None:
+    for role in ("web", "worker"):
+        container = compose["services"][f"{service}-{role}"]
+        env, mounts = container["environment"], secret_mounts(container)
+        assert "CRM_JWT_PRIVATE_KEY" not in env  # a key is a file, never a variable's value
+        if service in CALLERS:
+            assert env["CRM_JWT_PRIVATE_KEY_FILE"] == f"/run/secrets/{service}_service_key"
+            assert mounts[env["CRM_JWT_PRIVATE_KEY_FILE"]] == f"{service}_service_key"
+            assert env["CRM_JWT_KEY_ID"] == f"service:{service}"
+        else:
+            assert "CRM_JWT_PRIVATE_KEY_FILE" not in env and "CRM_JWT_KEY_ID" not in env
+            assert not any(name.endswith("_service_key") for name in mounts.values())
+
+
+def test_secrets_are_files_named_by_required_variables(compose: dict[str, Any]) -> None:
+    secrets = compose["secrets"]
+    assert {"jwks.json", *(f"{caller}_service_key" for caller in CALLERS)} <= set(secrets)
+    for name, secret in secrets.items():
+        assert set(secret) == {"file"}, name
+        assert re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}", secret["file"]), name
+    for container in compose["services"].values():
+        assert set(secret_mounts(container).values()) <= set(secrets)
 
 
 def test_routes_have_a_location_for_each_service_prefix_without_stripping_it() -> None:
@@ -356,7 +431,8 @@ def test_k8s_keeps_credentials_out_of_config_maps(k8s: list[dict[str, Any]]) -> 
     for document in k8s:
         if document["kind"] == "ConfigMap":
             for name, value in document["data"].items():
-                assert not re.search(r"PASSWORD|SECRET|_URL$|KEY", name) or name == "CRM_TAGS_URL"
+                service_url = name in {f"CRM_{service.upper()}_URL" for service in SERVICES}
+                assert not re.search(r"PASSWORD|SECRET|_URL$|KEY", name) or service_url
                 assert "@" not in value and "guest" not in value, name
 
 
@@ -386,3 +462,163 @@ def test_k8s_pods_and_containers_are_locked_down(k8s: list[dict[str, Any]]) -> N
             assert "emptyDir" in volumes[mounts["/tmp"]]
             for ref in container["envFrom"]:
                 assert "configMapRef" in ref or ref["secretRef"]["name"].endswith("secrets")
+
+
+def test_k8s_verifies_tokens_with_a_jwks_mounted_read_only_from_a_secret(
+    k8s: list[dict[str, Any]],
+) -> None:
+    for workload in (d for d in k8s if d["kind"] in ("Deployment", "Job")):
+        pod = workload["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for container in pod["containers"]:
+            env = {e["name"]: e["value"] for e in container.get("env", [])}
+            path = Path(env["CRM_JWT_JWKS_URL"].removeprefix("file://"))
+            [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)]
+            assert mount["readOnly"] is True
+            secret = volumes[mount["name"]]["secret"]
+            assert secret["secretName"] == "crm-jwks"
+            assert secret["defaultMode"] & 0o007 == 0  # not world-readable
+            # tags calls nobody: it holds no private key.
+            assert not {"CRM_JWT_PRIVATE_KEY", "CRM_JWT_PRIVATE_KEY_FILE"} & set(env)
+
+
+# --- compose starts under the production rules --------------------------------------------------
+VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*)(?:(:?[-?])([^}]*))?\}")
+
+
+def interpolate(value: Any, variables: dict[str, str]) -> Any:
+    """Compose's `${NAME}`, `${NAME:-default}` and `${NAME:?error}` on every string of `value`."""
+    if isinstance(value, dict):
+        return {key: interpolate(item, variables) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate(item, variables) for item in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, operator, argument = match.groups()
+        if variables.get(name):
+            return variables[name]
+        if operator == ":?":
+            raise AssertionError(f"compose refuses to start: {argument}")
+        return argument or ""
+
+    return VARIABLE.sub(substitute, value)
+
+
+KEY_FILES = ("CRM_JWKS_FILE", *(f"CRM_{caller.upper()}_SERVICE_KEY_FILE" for caller in CALLERS))
+
+
+def write_keys(directory: Path) -> dict[str, str]:
+    """The key files an operator makes before `docker compose up` (as the README shows): the
+    staff key (Ed25519), each calling service's own (RSA, Ed25519...) and their JWKS; the values
+    of KEY_FILES, and the staff private key (`staff`)."""
+    pairs = {"staff": ed25519_pair(0)}
+    pairs |= {
+        caller: (rsa_pair(index) if index % 2 == 0 else ed25519_pair(index))
+        for index, caller in enumerate(CALLERS, start=1)
+    }
+    for name, (private, public) in pairs.items():
+        (directory / f"{name}.key").write_text(private)
+        (directory / f"{name}.pub").write_text(public)
+    kids = [f"staff-1={directory / 'staff.pub'}"]
+    kids += [f"service:{caller}={directory / f'{caller}.pub'}" for caller in CALLERS]
+    result = CliRunner().invoke(crm, ["jwks", *kids])
+    assert result.exit_code == 0, result.output
+    (directory / "jwks.json").write_text(result.output)
+    files = {
+        f"CRM_{caller.upper()}_SERVICE_KEY_FILE": directory / f"{caller}.key" for caller in CALLERS
+    }
+    return {
+        "staff": pairs["staff"][0],
+        "CRM_JWKS_FILE": str(directory / "jwks.json"),
+        **{name: str(path) for name, path in files.items()},
+    }
+
+
+def required_variables() -> dict[str, str]:
+    """A value for each variable compose requires (`${NAME:?...}`) but the key files: hex, as
+    the header's loop makes the passwords. The others (CRM_ENV...) keep compose's defaults."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    required = {name for name, operator, _ in VARIABLE.findall(text) if operator == ":?"}
+    return {name: f"{name.lower()}-0123456789abcdef" for name in required - set(KEY_FILES)}
+
+
+def compose_settings(compose: dict[str, Any], variables: dict[str, str]) -> dict[str, Settings]:
+    """`Settings.from_env` of every service in every container that runs `crm`, with the
+    environment compose gives it and its secrets where compose mounts them; by container name
+    (`migrate` checks every service's settings: `crm migrate all`)."""
+    resolved = interpolate(compose, variables)
+    files = {name: secret["file"] for name, secret in resolved.get("secrets", {}).items()}
+    settings = {}
+    for name, container in crm_containers(resolved).items():
+        environ = {key: str(value) for key, value in container["environment"].items()}
+        for target, secret in secret_mounts(container).items():
+            environ = {key: value.replace(target, files[secret]) for key, value in environ.items()}
+        assert not any("/run/secrets/" in value for value in environ.values()), (name, environ)
+        command = container["command"]
+        for service in SERVICES if command[1] == "all" else [command[1]]:
+            settings[f"{name}:{service}"] = Settings.from_env(service, environ)
+    return settings
+
+
+def test_compose_gives_every_service_settings_production_accepts(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    keys = write_keys(tmp_path)
+    variables = required_variables() | {name: keys[name] for name in KEY_FILES}
+    settings = compose_settings(compose, variables)  # ConfigurationError if production refused
+    assert len(settings) == 2 * len(SERVICES) + len(SERVICES)
+    assert all(s.production and s.jwt_secret is None for s in settings.values())
+
+    # Each caller's service tokens are signed with its own key and verified by their target.
+    for caller, target in SERVICE_CALLS:
+        token = TokenIssuer(settings[f"{caller}-web:{caller}"]).issue(
+            f"service:{caller}",
+            service_token_scopes(caller, target),
+            audience=[target],
+            kind=SERVICE,
+        )
+        verifier = TokenVerifier(settings[f"{target}-web:{target}"])
+        assert verifier.verify(token).subject == f"service:{caller}"
+    # A staff token of the identity provider's key (kid staff-1) passes every service.
+    staff = issue_token(
+        replace(settings["tags-web:tags"], jwt_key_id="staff-1"),
+        "staff:ann",
+        ["customers:read"],
+        audience=SERVICES,
+        private_key=keys["staff"],
+    )
+    for service in SERVICES:
+        assert (
+            TokenVerifier(settings[f"{service}-web:{service}"]).verify(staff).has("customers:read")
+        )
+
+
+def test_compose_refuses_to_start_without_the_key_files(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    keys = write_keys(tmp_path)
+    for missing in KEY_FILES:
+        given = {name: keys[name] for name in KEY_FILES if name != missing}
+        with pytest.raises(AssertionError, match=f"compose refuses to start: set {missing}"):
+            compose_settings(compose, required_variables() | given)
+
+
+def test_crm_jwks_prints_public_keys_under_their_kids_only(tmp_path: Path) -> None:
+    from shared.auth import parse_jwks
+
+    private, public = ed25519_pair()
+    (tmp_path / "key.pub").write_text(public)
+    (tmp_path / "key.pem").write_text(private)
+    result = CliRunner().invoke(crm, ["jwks", f"service:customers={tmp_path / 'key.pub'}"])
+    assert result.exit_code == 0, result.output
+    [key] = parse_jwks(json.loads(result.output))
+    assert (key.kid, key.algorithm) == ("service:customers", "EdDSA")
+    for arguments in (
+        [f"k={tmp_path / 'key.pem'}"],  # a private key is never published
+        [f"k={tmp_path / 'key.pub'}", f"k={tmp_path / 'key.pub'}"],  # one kid, one key
+        [str(tmp_path / "key.pub")],  # no kid
+        [f"k={tmp_path / 'missing.pub'}"],
+    ):
+        assert CliRunner().invoke(crm, ["jwks", *arguments]).exit_code == 2, arguments
