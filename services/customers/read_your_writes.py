@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import UnitOfWork
 
@@ -45,16 +45,27 @@ class Projection(Generic[K]):
     fill: Callable[[Session, Mapping[str, Any]], None]
     """Upsert one record's state as the owner answers it (never older over newer)."""
 
-    def ensure_known(self, uow: UnitOfWork, ids: Collection[K], owner: Owner[K]) -> list[K]:
+    def ensure_known(
+        self,
+        uow: UnitOfWork,
+        ids: Collection[K],
+        owner: Owner[K],
+        reads: sessionmaker[Session] | None = None,
+    ) -> list[K]:
         """Fill the projection with what the owner knows of the ids it lacks; the ids that
         neither knows (the caller refuses them). ServiceUnavailable from the owner, in which
-        case nothing was written.
+        case nothing was written. `reads` (autocommit sessions) spares a read-only request the
+        transaction of the check when every id is known.
         """
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        with uow:
-            known = set(self.known(uow.session, wanted))
+        if reads is not None:
+            with reads() as session:
+                known = set(self.known(session, wanted))
+        else:
+            with uow:
+                known = set(self.known(uow.session, wanted))
         missing = [key for key in wanted if key not in known]
         if not missing:
             return []

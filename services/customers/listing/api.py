@@ -53,9 +53,8 @@ class CustomerList(MethodView):
         after = _customer_position(args["cursor"], sort) if args["cursor"] else None
         params = {name: value for name, value in args.items() if name not in PAGE_ARGS}
         context = service_context()
-        ensure_tags_known(
-            context.uow(), params.get("tag") or [], tags_catalogue(), "tag", location="query"
-        )
+        tags = params.get("tag") or []
+        ensure_tags_known(context.uow(), tags, tags_catalogue(), "tag", "query", context.reads)
         page = queries.list_customers(context.reads, params, sort, args["limit"], after)
         next_cursor = None
         if page.next_position is not None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import CustomerTag, TagView
 from services.customers.read_your_writes import Owner, Projection
@@ -84,13 +84,14 @@ def ensure_tags_known(
     owner: Owner[uuid.UUID],
     field: str | tuple[str, ...] = "tag_ids",
     location: str = "json",
+    reads: sessionmaker[Session] | None = None,
 ) -> None:
     """Every one of these tags projected, the ones not projected yet asked of the tags service.
 
     UnknownTags (422 on `field`) names those the tags service does not know either;
     ServiceUnavailable (503) when it cannot be asked; nothing is written in either case.
     """
-    unknown = TAG_PROJECTION.ensure_known(uow, tag_ids, owner)
+    unknown = TAG_PROJECTION.ensure_known(uow, tag_ids, owner, reads)
     if unknown:
         raise UnknownTags(unknown, field, location)
 

@@ -95,3 +95,13 @@ def test_unknown_tags_are_named_once_each_in_order() -> None:
 
     assert str(refusal) == f"unknown tag ids: {first}, {second}"
     assert refusal.field == "tag_id"
+
+
+def test_unknown_tags_name_a_nested_field_where_they_were_given() -> None:
+    tag_id = uuid.uuid4()
+
+    in_filter = UnknownTags([tag_id], ("filter", "tag"))
+    in_query = UnknownTags([tag_id], "tag", location="query")
+
+    assert in_filter.field_errors() == {"json": {"filter": {"tag": [f"unknown tag ids: {tag_id}"]}}}
+    assert in_query.field_errors() == {"query": {"tag": [f"unknown tag ids: {tag_id}"]}}
