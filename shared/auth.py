@@ -97,6 +97,8 @@ class Principal:
     scopes: frozenset[str]
     kind: str = STAFF
     customer_id: str | None = None
+    actor: str | None = None
+    """Who acts in the customer's name (the `act` claim's `sub`): set on impersonation only."""
 
     def has(self, *scopes: str) -> bool:
         """True when every one of `scopes` was granted (never to a customer)."""
@@ -306,6 +308,7 @@ class TokenVerifier:
         customer_id = claims.get("customer_id")
         if kind == CUSTOMER and not isinstance(customer_id, str):
             raise AuthError("a customer token names its customer_id")
+        actor = _actor(claims, kind)
         if kind == SERVICE:
             caller = subject.removeprefix("service:")
             allowed = SERVICE_CALLS.get((caller, self.service), frozenset())
@@ -318,7 +321,21 @@ class TokenVerifier:
             scopes=scopes,
             kind=kind,
             customer_id=customer_id if kind == CUSTOMER else None,
+            actor=actor,
         )
+
+
+def _actor(claims: dict[str, Any], kind: str) -> str | None:
+    """The `act` claim's `sub` (RFC 8693): only a customer token may carry one, and then well
+    formed; anything else in `act` is a refusal, never ignored."""
+    if "act" not in claims:
+        return None
+    act = claims["act"]
+    if kind != CUSTOMER:
+        raise AuthError("only a customer token may name an actor (act)")
+    if not isinstance(act, dict) or not isinstance(act.get("sub"), str) or not act["sub"]:
+        raise AuthError("act must be an object with a sub")
+    return str(act["sub"])
 
 
 def _check_lifetime(claims: dict[str, Any], kind: str) -> None:
@@ -358,8 +375,12 @@ class TokenIssuer:
         kind: str = STAFF,
         ttl: timedelta | None = None,
         customer_id: str | None = None,
+        actor: str | None = None,
     ) -> str:
-        """A signed token for `audience`, living `ttl` (at most, and by default, its kind's cap)."""
+        """A signed token for `audience`, living `ttl` (at most, and by default, its kind's cap).
+
+        `actor`: who acts in a customer's name (impersonation), written as `act: {sub: actor}`.
+        """
         if kind not in LIFETIME_CAPS:
             raise ValueError(f"unknown kind {kind!r}; one of {', '.join(LIFETIME_CAPS)}")
         cap = LIFETIME_CAPS[kind]
@@ -372,6 +393,8 @@ class TokenIssuer:
             raise ValueError(f"audience must name services of the suite, not {sorted(unknown)}")
         if (kind == CUSTOMER) != (customer_id is not None):
             raise ValueError("customer_id goes with, and only with, a customer token")
+        if actor is not None and kind != CUSTOMER:
+            raise ValueError("an actor (act) goes only with a customer token")
         now = datetime.now(UTC)
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -385,6 +408,8 @@ class TokenIssuer:
         }
         if customer_id is not None:
             claims["customer_id"] = customer_id
+        if actor is not None:
+            claims["act"] = {"sub": actor}
         headers = {"kid": self.kid} if self.kid else None
         return jwt.encode(claims, self.key, algorithm=self.algorithm, headers=headers)
 
@@ -399,10 +424,11 @@ def issue_token(
     ttl: timedelta | None = None,
     customer_id: str | None = None,
     private_key: str | None = None,
+    actor: str | None = None,
 ) -> str:
     """A signed token (see `TokenIssuer.issue`), with `private_key` or the settings' key."""
     return TokenIssuer(settings, private_key).issue(
-        subject, scopes, audience=audience, kind=kind, ttl=ttl, customer_id=customer_id
+        subject, scopes, audience=audience, kind=kind, ttl=ttl, customer_id=customer_id, actor=actor
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.customers.automation_actions import apply_rule_action
+from services.customers.profiles.signups import create_signed_up_customer
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from shared.db import UnitOfWork
@@ -47,10 +48,16 @@ def on_action_requested(event: CloudEvent, uow: UnitOfWork) -> None:
     apply_rule_action(uow, loaded(event))
 
 
+def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
+    """Create the profile of a sign-up, with the account's id."""
+    create_signed_up_customer(uow, loaded(event))
+
+
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "tag.created": [on_tag_changed],
     "tag.updated": [on_tag_changed],
     "tag.deleted": [on_tag_deleted],
     "tag.merged": [on_tag_merged],
     "automation.action_requested": [on_action_requested],
+    "registration.submitted": [on_registration_submitted],
 }

@@ -139,6 +139,31 @@ class DeviceConfirmationRequestedData(LinkData):
     device_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class ApprovalRequestedData(RegistrationData):
+    """An account that confirmed its email now waits for an admin (tell the admins)."""
+
+    email = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["individual", "company"]))
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    company_name = fields.String(allow_none=True)
+    language = fields.String(allow_none=True)
+
+
+class ImpersonatedData(RegistrationData):
+    actor = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class DeviceData(RegistrationData):
+    device_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class DevicePushRegisteredData(DeviceData):
+    platform = fields.String(required=True, validate=validate.OneOf(["ios", "android", "web"]))
+
+
 # --- notifications ------------------------------------------------------------------------------
 class NotificationSentData(EventData):
     delivery_id = _uuid()
@@ -247,6 +272,11 @@ CATALOGUE: dict[str, type[Schema]] = {
     "account.activated": RegistrationData,
     "account.credentials_generated": CredentialsGeneratedData,
     "device.confirmation_requested": DeviceConfirmationRequestedData,
+    "registration.approval_requested": ApprovalRequestedData,
+    "account.impersonated": ImpersonatedData,
+    "device.confirmed": DeviceData,
+    "device.push_registered": DevicePushRegisteredData,
+    "device.push_revoked": DeviceData,
     "notification.sent": NotificationSentData,
     "billing.purchase.completed": PurchaseCompletedData,
     "billing.invoice.issued": InvoiceIssuedData,

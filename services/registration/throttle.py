@@ -1,0 +1,73 @@
+"""Throttling in the service's database, the one store every gunicorn worker and replica shares
+(the embedded mode's SQLite file included).
+
+A bucket counts hits by key (an account's email, a client address) in a sliding window. Failed
+logins lock a key once it reached its limit; each further failure after a lock doubles the wait
+(1, 2, 4... minutes, at most the window): growing delays, answered 429 with Retry-After.
+Sign-ups and confirmations count every attempt and wait until the oldest leaves the window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from services.registration.config import Limit
+from services.registration.models import ThrottleHit
+
+LOGIN_ACCOUNT, LOGIN_IP = "login-account", "login-ip"
+SIGNUP_IP, CONFIRMATION_IP = "signup-ip", "confirmation-ip"
+FIRST_DELAY = timedelta(minutes=1)
+
+
+def lockout_wait(
+    session: Session, bucket: str, key: str, limit: Limit, now: datetime
+) -> float | None:
+    """Seconds to wait before the next attempt for this key, or None when it may try now."""
+    since = now - limit.window
+    count, last = session.execute(
+        select(func.count(), func.max(ThrottleHit.at)).where(
+            ThrottleHit.bucket == bucket, ThrottleHit.key == key, ThrottleHit.at > since
+        )
+    ).one()
+    if count < limit.count or last is None:
+        return None
+    delay = min(FIRST_DELAY * 2 ** (count - limit.count), limit.window)
+    wait = (last + delay - now).total_seconds()
+    return wait if wait > 0 else None
+
+
+def window_wait(
+    session: Session, bucket: str, key: str, limit: Limit, now: datetime
+) -> float | None:
+    """Seconds until a hit leaves the window when it holds `limit.count` of them, else None."""
+    since = now - limit.window
+    hits = list(
+        session.scalars(
+            select(ThrottleHit.at)
+            .where(ThrottleHit.bucket == bucket, ThrottleHit.key == key, ThrottleHit.at > since)
+            .order_by(ThrottleHit.at.desc())
+            .limit(limit.count)
+        )
+    )
+    if len(hits) < limit.count:
+        return None
+    return max(1.0, (hits[-1] + limit.window - now).total_seconds())
+
+
+def record(session: Session, bucket: str, key: str, now: datetime) -> None:
+    """Count one hit."""
+    session.add(ThrottleHit(bucket=bucket, key=key[:400], at=now))
+
+
+def forget(session: Session, bucket: str, key: str) -> None:
+    """Forget a key's hits (a successful login clears its account's failures)."""
+    session.execute(delete(ThrottleHit).where(ThrottleHit.bucket == bucket, ThrottleHit.key == key))
+
+
+def purge(session: Session, before: datetime) -> int:
+    """Drop hits older than every window (the worker's housekeeping)."""
+    result = session.execute(delete(ThrottleHit).where(ThrottleHit.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
