@@ -101,7 +101,13 @@ def chained_trigger(
 def current_settings(session: Session) -> AutomationSettings:
     """The global settings row."""
     settings = session.get(AutomationSettings, SETTINGS_ID)
-    assert settings is not None, "the automation migrations seed the settings"
+    if settings is None:
+        # The migrations seed it; a database emptied since gets the defaults back.
+        from services.automation.defaults import seed_defaults
+
+        seed_defaults(session)
+        settings = session.get(AutomationSettings, SETTINGS_ID)
+        assert settings is not None
     return settings
 
 
