@@ -13,8 +13,9 @@ from services.automation.rules import grammar
 from services.automation.rules.builtin import BUILTIN_RULES
 from services.automation.rules.interpreter import Facts, compare, evaluate, holds
 
-VIP_TAG = uuid.uuid4()
-OTHER_TAG = uuid.uuid4()
+VIP_TAG = uuid.UUID("6f1c0a52-9a57-4c1e-8d0f-1b2c3d4e5f60")  # fixed: xdist workers collect alike
+OTHER_TAG = uuid.UUID("0b7e2f6a-1c2d-4e5f-8a9b-0c1d2e3f4a5b")
+UNKNOWN_TAG = uuid.UUID("9d8c7b6a-5f4e-4d3c-9b2a-1f0e9d8c7b6a")
 KNOWN_STATUSES = {"lead", "prospect", "active", "vip", "inactive"}
 
 
@@ -133,7 +134,7 @@ def errors_of(conditions: Any, trigger: str = "billing.purchase.completed") -> A
         ({"field": "status", "op": "eq", "value": "ghost"}, "value", "unknown status"),
         ({"field": "status", "op": "in", "value": ["lead", "ghost"]}, "value", "unknown status"),
         ({"field": "status", "op": "gt", "value": 1}, "value", "number"),
-        ({"field": "tags", "op": "contains", "value": str(uuid.uuid4())}, "value", "unknown tag"),
+        ({"field": "tags", "op": "contains", "value": str(UNKNOWN_TAG)}, "value", "unknown tag"),
         ({"field": "tags", "op": "contains", "value": "not-an-id"}, "value", "tag id"),
         ({"field": "tags", "op": "eq", "value": str(VIP_TAG)}, "op", "contains"),
         ({"field": "revenue.eur", "op": "gt", "value": "1"}, "field", "one of"),
@@ -173,7 +174,7 @@ def test_event_fields_depend_on_the_trigger() -> None:
     [
         ([], "non-empty"),
         ([{"set_status": "ghost"}], "unknown status"),
-        ([{"add_tag": str(uuid.uuid4())}], "unknown tag"),
+        ([{"add_tag": str(UNKNOWN_TAG)}], "unknown tag"),
         ([{"remove_tag": "x"}], "tag id"),
         ([{"delete_customer": True}], "not one of"),
         ([{"set_status": "vip", "add_tag": str(VIP_TAG)}], "exactly one"),
