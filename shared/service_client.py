@@ -103,6 +103,34 @@ class ServiceClient:
             raise ServiceRejected(response.status_code, response.json())
         return response.json()
 
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET and return the decoded answer; None on 404; ServiceUnavailable on any failure;
+        ServiceRejected on another 4xx."""
+        headers = {"Authorization": f"Bearer {self._token()}"}
+        correlation = current_correlation_id()
+        if correlation:
+            headers["X-Correlation-ID"] = correlation
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.get(
+                url, params=params, headers=headers, timeout=self.settings.service_timeout
+            )
+        except requests.RequestException as exc:
+            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
+            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            log.warning("service call refused", extra={"url": url, "status": response.status_code})
+            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ServiceUnavailable(f"the {self.target} service answered no JSON") from exc
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise ServiceRejected(response.status_code, body)
+        return body
+
 
 class ServiceRejected(RuntimeError):
     """Another service refused the input (4xx); `body` is its JSON error."""

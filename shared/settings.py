@@ -29,6 +29,9 @@ SERVICE_CALLS: dict[tuple[str, str], frozenset[str]] = {
     # yet (read your writes: a rule naming them, an event about a new customer).
     ("automation", "customers"): frozenset({"customers:read"}),
     ("automation", "tags"): frozenset({"customers:read"}),
+    # notifications -> customers: a customer its projection does not know yet, before an email
+    # is given up on (read your writes).
+    ("notifications", "customers"): frozenset({"customers:read"}),
 }
 """(caller, target) -> the scopes the caller's service tokens for the target may carry.
 

@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 from services.notifications.config import NotificationsConfig
+from services.notifications.customers_client import RemoteCustomers
 from services.notifications.handlers import SUBSCRIPTIONS
 from services.notifications.sender import (
     CustomerLookup,
@@ -34,7 +35,7 @@ def build_worker(
         make_transport(config.smtp, settings.mail_dir),
         config,
         settings.mail_from,
-        customers=customers,
+        customers=customers if customers is not None else RemoteCustomers(settings),
     )
     stop = threading.Event()
     return Worker(

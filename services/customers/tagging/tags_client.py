@@ -9,13 +9,11 @@ from collections.abc import Collection
 from typing import Any, Protocol
 
 import marshmallow as ma
-import requests
 from flask import current_app
 
 from services.customers.tagging.errors import TagNameRefused
 from services.customers.tagging.projection import name_key
 from shared.app import service_context
-from shared.logging import current_correlation_id
 from shared.service_client import ServiceClient, ServiceRejected, ServiceUnavailable
 from shared.settings import Settings
 
@@ -78,39 +76,8 @@ class TagPageSchema(ma.Schema):
     next_cursor = ma.fields.String(required=True, allow_none=True)
 
 
-class ReadingClient(ServiceClient):
-    """`ServiceClient` with the GET it lacks, built the same way (token, timeout, retries).
-
-    To move into `shared/service_client.py` (owned elsewhere) as `ServiceClient.get`.
-    """
-
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET and return the decoded answer; None on 404; ServiceUnavailable on any failure;
-        ServiceRejected on another 4xx."""
-        headers = {"Authorization": f"Bearer {self._token()}"}
-        correlation = current_correlation_id()
-        if correlation:
-            headers["X-Correlation-ID"] = correlation
-        url = f"{self.base_url}{path}"
-        try:
-            response = self.session.get(
-                url, params=params, headers=headers, timeout=self.settings.service_timeout
-            )
-        except requests.RequestException as exc:
-            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
-            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            log.warning("service call refused", extra={"url": url, "status": response.status_code})
-            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise ServiceUnavailable(f"the {self.target} service answered no JSON") from exc
-        if response.status_code == 404:
-            return None
-        if response.status_code >= 400:
-            raise ServiceRejected(response.status_code, body)
-        return body
+# The client that reads (GET) is the shared one; the name stays for its callers.
+ReadingClient = ServiceClient
 
 
 class RemoteTagsCatalogue:
