@@ -25,6 +25,19 @@ MULTILINE_FIELDS = {
     ("tags", "PATCH /tags/<uuid:tag_id>", "json", "description"),
     ("customers", "POST /customers", "json", "notes"),
     ("customers", "PATCH /customers/<uuid:customer_id>", "json", "notes"),
+    # An email template's bodies: text and HTML are written on several lines.
+    (
+        "notifications",
+        "PUT /notifications/templates/<string:key>/<string:language>",
+        "json",
+        "body_text",
+    ),
+    (
+        "notifications",
+        "PUT /notifications/templates/<string:key>/<string:language>",
+        "json",
+        "body_html",
+    ),
 }
 
 
