@@ -209,6 +209,11 @@ def test_only_a_calling_service_holds_a_private_key_its_own(
             assert env["CRM_JWT_PRIVATE_KEY_FILE"] == f"/run/secrets/{service}_service_key"
             assert mounts[env["CRM_JWT_PRIVATE_KEY_FILE"]] == f"{service}_service_key"
             assert env["CRM_JWT_KEY_ID"] == f"service:{service}"
+        elif service == "registration":
+            # The issuer of customer tokens signs them with a key of its own.
+            assert env["CRM_JWT_PRIVATE_KEY_FILE"] == "/run/secrets/registration_issuer_key"
+            assert mounts[env["CRM_JWT_PRIVATE_KEY_FILE"]] == "registration_issuer_key"
+            assert env["CRM_JWT_KEY_ID"] == "customer-issuer"
         else:
             assert "CRM_JWT_PRIVATE_KEY_FILE" not in env and "CRM_JWT_KEY_ID" not in env
             assert not any(name.endswith("_service_key") for name in mounts.values())
@@ -506,14 +511,18 @@ def interpolate(value: Any, variables: dict[str, str]) -> Any:
     return VARIABLE.sub(substitute, value)
 
 
-KEY_FILES = ("CRM_JWKS_FILE", *(f"CRM_{caller.upper()}_SERVICE_KEY_FILE" for caller in CALLERS))
+KEY_FILES = (
+    "CRM_JWKS_FILE",
+    "CRM_REGISTRATION_ISSUER_KEY_FILE",
+    *(f"CRM_{caller.upper()}_SERVICE_KEY_FILE" for caller in CALLERS),
+)
 
 
 def write_keys(directory: Path) -> dict[str, str]:
     """The key files an operator makes before `docker compose up` (as the README shows): the
     staff key (Ed25519), each calling service's own (RSA, Ed25519...) and their JWKS; the values
     of KEY_FILES, and the staff private key (`staff`)."""
-    pairs = {"staff": ed25519_pair(0)}
+    pairs = {"staff": ed25519_pair(0), "registration-issuer": ed25519_pair(99)}
     pairs |= {
         caller: (rsa_pair(index) if index % 2 == 0 else ed25519_pair(index))
         for index, caller in enumerate(CALLERS, start=1)
@@ -521,7 +530,10 @@ def write_keys(directory: Path) -> dict[str, str]:
     for name, (private, public) in pairs.items():
         (directory / f"{name}.key").write_text(private)
         (directory / f"{name}.pub").write_text(public)
-    kids = [f"staff-1={directory / 'staff.pub'}"]
+    kids = [
+        f"staff-1={directory / 'staff.pub'}",
+        f"customer-issuer={directory / 'registration-issuer.pub'}",
+    ]
     kids += [f"service:{caller}={directory / f'{caller}.pub'}" for caller in CALLERS]
     result = CliRunner().invoke(crm, ["jwks", *kids])
     assert result.exit_code == 0, result.output
@@ -529,6 +541,7 @@ def write_keys(directory: Path) -> dict[str, str]:
     files = {
         f"CRM_{caller.upper()}_SERVICE_KEY_FILE": directory / f"{caller}.key" for caller in CALLERS
     }
+    files["CRM_REGISTRATION_ISSUER_KEY_FILE"] = directory / "registration-issuer.key"
     return {
         "staff": pairs["staff"][0],
         "CRM_JWKS_FILE": str(directory / "jwks.json"),
