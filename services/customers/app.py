@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from services.customers.api import BLUEPRINTS
+from services.customers.imports.api import blp as imports
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -15,6 +16,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     return create_service_app(
         settings,
         title="Customers",
-        description="Customer profiles, statuses, customer tags, lists and filters, bulk actions.",
-        blueprints=BLUEPRINTS,
+        description=(
+            "Customer profiles, statuses, customer tags, lists and filters, bulk actions, CSV"
+            " imports."
+        ),
+        blueprints=[*BLUEPRINTS, imports],
     )

@@ -6,12 +6,16 @@ import functools
 from datetime import timedelta
 
 from services.customers.handlers import SUBSCRIPTIONS
+from services.customers.imports.usecases import run_queued_imports
 from services.customers.tagging.bulk_jobs import run_queued_jobs
+from services.customers.tagging.tags_client import RemoteTagsCatalogue
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.settings import Settings
 from shared.worker import ScheduledJob, Worker
 
 BULK_JOBS_INTERVAL = timedelta(seconds=1)
+IMPORTS_INTERVAL = timedelta(seconds=1)
+IMPORT_CHUNK_ROWS = 1000
 
 
 def build_worker(settings: Settings) -> Worker:
@@ -24,4 +28,15 @@ def build_worker(settings: Settings) -> Worker:
         # A chunk is what a request would do at once: one transaction of `bulk_sync_limit`.
         functools.partial(run_queued_jobs, uow_factory, settings.bulk_sync_limit),
     )
-    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs])
+    imports = ScheduledJob(
+        "imports",
+        IMPORTS_INTERVAL,
+        functools.partial(
+            run_queued_imports,
+            uow_factory,
+            IMPORT_CHUNK_ROWS,
+            functools.partial(RemoteTagsCatalogue, settings),
+            settings.default_phone_region,
+        ),
+    )
+    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs, imports])

@@ -59,55 +59,62 @@ def create_customer(
     uow: UnitOfWork, body: Mapping[str, Any], actor: str, phone_region: str
 ) -> CustomerView:
     """A new customer, every channel off unless the body proves consent (`customer.created`)."""
-    proof = proof_from(body)
     with uow:
-        status = body.get("status") or INITIAL_STATUS
-        _refuse_unknown_status(uow.session, status)
-        if body.get("email"):
-            _refuse_taken_email(uow.session, body["email"], None)
-        now = utcnow()
-        customer = Customer(
-            id=uuid.uuid4(),
-            kind=body["kind"],
-            status=status,
-            # Only a status chosen by someone is a change; the initial one is not.
-            status_changed_at=now if body.get("status") else None,
-            email_consent=False,
-            newsletter_subscribed=False,
-            is_supplier=False,
-            is_conflict=False,
-            login_enabled=False,
-            email_confirmed=False,
-            shipping_addresses=[],
-            phones=[],
-            newsletter_lists=[],
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
-        apply_profile(uow.session, customer, body, phone_region)
-        if proof is None:
-            switch_channels_off(customer)
-        refresh_search_fields(customer)
-        uow.session.add(customer)
-        # Consent records are not related to the customer in the mapping: its row goes first.
-        _flush_or_duplicate(uow, customer)
-        record_consent_changes(
-            uow.session, customer, {}, channel_states(customer), actor, proof, now
-        )
-        uow.emit(
-            "customer.created",
-            {
-                "customer_id": str(customer.id),
-                "kind": customer.kind,
-                "status": customer.status,
-                "customer": contact_of(customer),
-            },
-            subject=str(customer.id),
-        )
+        customer = insert_customer(uow, body, actor, phone_region)
         answer = read_back(uow.session, customer.id)
         uow.commit()
     return answer
+
+
+def insert_customer(
+    uow: UnitOfWork, body: Mapping[str, Any], actor: str, phone_region: str
+) -> Customer:
+    """`create_customer` inside the caller's transaction (an import's chunk), not committed:
+    the same checks (status, email taken, names, phones, VAT, consent) and `customer.created`."""
+    proof = proof_from(body)
+    status = body.get("status") or INITIAL_STATUS
+    _refuse_unknown_status(uow.session, status)
+    if body.get("email"):
+        _refuse_taken_email(uow.session, body["email"], None)
+    now = utcnow()
+    customer = Customer(
+        id=uuid.uuid4(),
+        kind=body["kind"],
+        status=status,
+        # Only a status chosen by someone is a change; the initial one is not.
+        status_changed_at=now if body.get("status") else None,
+        email_consent=False,
+        newsletter_subscribed=False,
+        is_supplier=False,
+        is_conflict=False,
+        login_enabled=False,
+        email_confirmed=False,
+        shipping_addresses=[],
+        phones=[],
+        newsletter_lists=[],
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    apply_profile(uow.session, customer, body, phone_region)
+    if proof is None:
+        switch_channels_off(customer)
+    refresh_search_fields(customer)
+    uow.session.add(customer)
+    # Consent records are not related to the customer in the mapping: its row goes first.
+    _flush_or_duplicate(uow, customer)
+    record_consent_changes(uow.session, customer, {}, channel_states(customer), actor, proof, now)
+    uow.emit(
+        "customer.created",
+        {
+            "customer_id": str(customer.id),
+            "kind": customer.kind,
+            "status": customer.status,
+            "customer": contact_of(customer),
+        },
+        subject=str(customer.id),
+    )
+    return customer
 
 
 def update_customer(
