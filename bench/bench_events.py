@@ -477,8 +477,9 @@ def run_dispatch_only(database_url: str, count: int) -> tuple[float, float]:
         for _ in range(count):
             event_id, tag_id = uuid.uuid4(), uuid.uuid4()
             connection.execute(
-                "INSERT INTO inbox (event_id, type, received_at) VALUES (%s, %s, now())"
-                " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                "INSERT INTO inbox (source, event_id, type, received_at)"
+                " VALUES ('guest', %s, %s, now())"
+                " ON CONFLICT (source, event_id) DO NOTHING RETURNING event_id",
                 (event_id, BENCH_EVENT),
             ).fetchall()
             connection.execute(
