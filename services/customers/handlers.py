@@ -14,8 +14,9 @@ from services.customers.automation_actions import apply_rule_action
 from services.customers.profiles.signups import create_signed_up_customer
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
+from services.customers.timeline.entries import TIMELINE_TYPES, delete_timeline, record_entries
 from shared.db import UnitOfWork
-from shared.events.consumer import Handler
+from shared.events.consumer import Handler, batch_handler
 from shared.events.envelope import CloudEvent
 from shared.events.registry import load_data
 
@@ -53,11 +54,27 @@ def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
     create_signed_up_customer(uow, loaded(event))
 
 
+@batch_handler
+def on_timeline_events(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Put a run of events on their customers' timelines, once per event (one statement)."""
+    record_entries(uow.session, events)
+
+
+@batch_handler
+def on_customers_deleted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Forget what reached deleted customers' timelines after their deletion (events in
+    flight); the deletion itself took the rest."""
+    delete_timeline(uow.session, *(loaded(event)["customer_id"] for event in events))
+
+
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "tag.created": [on_tag_changed],
     "tag.updated": [on_tag_changed],
     "tag.deleted": [on_tag_deleted],
     "tag.merged": [on_tag_merged],
     "automation.action_requested": [on_action_requested],
-    "registration.submitted": [on_registration_submitted],
+    "customer.deleted": [on_customers_deleted],
+    **{event_type: [on_timeline_events] for event_type in TIMELINE_TYPES},
+    # The profile first, then its timeline's first entry.
+    "registration.submitted": [on_registration_submitted, on_timeline_events],
 }

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
     func,
     text,
@@ -291,3 +292,42 @@ class BulkJobTarget(Base):
         ForeignKey("bulk_jobs.id", ondelete="CASCADE"), primary_key=True
     )
     customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+
+
+class TimelineEntry(Base):
+    """One interaction on a customer's timeline (C10): an event's, or a custom action staff wrote.
+
+    An event's entry is unique by its type's owner and its id (`event_source`, `event_id`), so an
+    event delivered twice, or sent again by another system, appears once. Entries carry no foreign
+    key: an external event may name a customer before the customer exists (a sign-up still on
+    its way); the entry shows once the customer does. Delete and merge take the entries along.
+    """
+
+    __tablename__ = "timeline_entries"
+    __table_args__ = (
+        # The page: one customer's entries, newest first, keyset (occurred_at, id) (a b-tree
+        # read backwards serves the descending order).
+        Index("ix_timeline_entries_customer_id_occurred_at_id", "customer_id", "occurred_at", "id"),
+        UniqueConstraint("event_source", "event_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    # The event's type, or `custom`.
+    type: Mapped[str] = mapped_column(String(64))
+    # The event's own time (not its arrival); for a custom entry, when it was written.
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    event_source: Mapped[str | None] = mapped_column(String(64))
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    # What the title is made of (an event's data, as its schema loaded it, in JSON).
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Custom entries only: the title staff wrote and the sanitised HTML note.
+    title: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    # Purchases only, for the summary: the exact amount and its currency.
+    amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -25,6 +25,9 @@ MULTILINE_FIELDS = {
     ("tags", "PATCH /tags/<uuid:tag_id>", "json", "description"),
     ("customers", "POST /customers", "json", "notes"),
     ("customers", "PATCH /customers/<uuid:customer_id>", "json", "notes"),
+    # A timeline entry's rich-text note (HTML, sanitised).
+    ("customers", "POST /customers/<uuid:customer_id>/timeline", "json", "note"),
+    ("customers", "PATCH /customers/<uuid:customer_id>/timeline/<uuid:entry_id>", "json", "note"),
     # An email template's bodies: text and HTML are written on several lines.
     (
         "notifications",

@@ -25,6 +25,7 @@ from services.customers.profiles.errors import CustomerNotFound, InvalidProfile
 from services.customers.profiles.reads import read_back
 from services.customers.profiles.representation import CustomerView
 from services.customers.profiles.usecases import Precondition, refresh_search_fields
+from services.customers.timeline.entries import move_timeline
 from shared.db import UnitOfWork, utcnow
 
 # Filled on the survivor from the duplicate when the survivor has none.
@@ -84,6 +85,7 @@ def merge_customers(
         _fill_empty_fields(survivor, duplicate)
         _move_consent_records(session, survivor, duplicate, moved_channels)
         _move_avatar(session, survivor, duplicate)
+        move_timeline(session, duplicate.id, survivor.id)
         email = duplicate.email
         email_consent, newsletter = duplicate.email_consent, duplicate.newsletter_subscribed
         session.delete(duplicate)

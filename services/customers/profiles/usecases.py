@@ -24,6 +24,7 @@ from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail,
 from services.customers.profiles.reads import read_back
 from services.customers.profiles.representation import CustomerView
 from services.customers.statuses import change_status
+from services.customers.timeline.entries import delete_timeline
 from shared.db import UnitOfWork, utcnow
 
 Precondition = Callable[[Customer], None]
@@ -175,6 +176,7 @@ def delete_customer(
         if precondition is not None:
             precondition(customer)
         tag_ids = sorted(str(link.tag_id) for link in customer.tag_links)
+        delete_timeline(uow.session, customer.id)
         uow.session.delete(customer)
         uow.session.flush()
         uow.emit(

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
-from services.customers.models import BulkJob, Customer, CustomerTag, Status
+from services.customers.models import BulkJob, Customer, CustomerTag, Status, TimelineEntry
 from services.customers.tagging.errors import (
     BulkDeleteNotConfirmed,
     InvalidFilter,
@@ -382,6 +382,7 @@ def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -
 
 def _delete(uow: UnitOfWork, ids: list[uuid.UUID]) -> int:
     session = uow.session
+    session.execute(delete(TimelineEntry).where(id_in(session, TimelineEntry.customer_id, ids)))
     if dialect_name(session) == "postgresql":
         customers, links = table_of(Customer), table_of(CustomerTag)
         # Read in the statement's snapshot: the links as they were before the cascade.

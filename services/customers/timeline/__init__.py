@@ -1,0 +1,1 @@
+"""The customers timeline (C10) and summary (C11)."""

@@ -1,0 +1,264 @@
+"""The timeline's use cases: a page of entries, custom entries, the summary."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import nh3
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.customers.models import Customer, TimelineEntry
+from services.customers.profiles.errors import CustomerNotFound
+from services.customers.timeline.entries import CUSTOM, PURCHASE
+from services.customers.timeline.errors import EntryNotFound, EventEntryIsFixed
+from services.customers.timeline.titles import language_of, title_of
+from shared.db import UnitOfWork, utcnow
+
+SortKey = tuple[datetime, uuid.UUID]
+"""Where a page ends: its last entry's time and id."""
+
+# The safe subset of HTML a note keeps: formatting and links (http, https, mailto only).
+NOTE_TAGS = {
+    "p", "br", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "a", "blockquote",
+    "code", "pre", "h1", "h2", "h3", "h4",
+}  # fmt: skip
+NOTE_ATTRIBUTES = {"a": {"href", "title"}}
+NOTE_URL_SCHEMES = {"http", "https", "mailto"}
+
+
+def sanitise_note(note: str) -> str:
+    """A rich-text note reduced to safe HTML: no script, no event handler, no `javascript:`."""
+    return nh3.clean(
+        note,
+        tags=NOTE_TAGS,
+        attributes=NOTE_ATTRIBUTES,
+        url_schemes=NOTE_URL_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """An entry as the API answers it (the title in the customer's language)."""
+
+    id: uuid.UUID
+    type: str
+    title: str
+    note: str | None
+    occurred_at: datetime
+    event_id: str | None
+    actor: str | None
+    version: int
+    attachments: list[Any] = field(default_factory=list)
+
+
+def view_of(entry: TimelineEntry, language: str) -> EntryView:
+    title = entry.title if entry.type == CUSTOM else None
+    return EntryView(
+        id=entry.id,
+        type=entry.type,
+        title=title or title_of(entry.type, entry.details or {}, language),
+        note=entry.note,
+        occurred_at=entry.occurred_at,
+        event_id=entry.event_id,
+        actor=entry.actor,
+        version=entry.version,
+    )
+
+
+def _language(session: Session, customer_id: uuid.UUID) -> str:
+    """The customer's title language; CustomerNotFound."""
+    found = session.execute(
+        select(Customer.id, Customer.language).where(Customer.id == customer_id)
+    ).one_or_none()
+    if found is None:
+        raise CustomerNotFound(customer_id)
+    return language_of(found.language)
+
+
+def list_entries(
+    reads: sessionmaker[Session],
+    customer_id: uuid.UUID,
+    limit: int,
+    types: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: SortKey | None = None,
+) -> tuple[list[EntryView], SortKey | None]:
+    """A customer's entries, newest first (the event's own time, then id), a page at a time."""
+    statement = (
+        select(TimelineEntry)
+        .where(TimelineEntry.customer_id == customer_id)
+        .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.id.desc())
+        .limit(limit + 1)
+    )
+    if types:
+        statement = statement.where(TimelineEntry.type.in_(list(types)))
+    if since is not None:
+        statement = statement.where(TimelineEntry.occurred_at >= since)
+    if until is not None:
+        statement = statement.where(TimelineEntry.occurred_at <= until)
+    if after is not None:
+        statement = statement.where(
+            tuple_(TimelineEntry.occurred_at, TimelineEntry.id) < tuple_(*after)
+        )
+    with reads() as session:
+        language = _language(session, customer_id)
+        entries = list(session.scalars(statement))
+        views = [view_of(entry, language) for entry in entries[:limit]]
+    if len(entries) <= limit:
+        return views, None
+    last = views[-1]
+    return views, (last.occurred_at, last.id)
+
+
+def get_entry(
+    reads: sessionmaker[Session], customer_id: uuid.UUID, entry_id: uuid.UUID
+) -> EntryView:
+    """One entry of a customer; CustomerNotFound, EntryNotFound."""
+    with reads() as session:
+        language = _language(session, customer_id)
+        entry = session.get(TimelineEntry, entry_id)
+        if entry is None or entry.customer_id != customer_id:
+            raise EntryNotFound(entry_id)
+        return view_of(entry, language)
+
+
+def add_custom_entry(
+    uow: UnitOfWork, customer_id: uuid.UUID, title: str, note: str | None, actor: str
+) -> EntryView:
+    """A custom action staff write on a customer's timeline, its note sanitised."""
+    with uow:
+        language = _language(uow.session, customer_id)
+        now = utcnow()
+        entry = TimelineEntry(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            type=CUSTOM,
+            occurred_at=now,
+            actor=actor,
+            details={},
+            title=title,
+            note=sanitise_note(note) if note else None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(entry)
+        uow.session.flush()
+        answer = view_of(entry, language)
+        uow.commit()
+    return answer
+
+
+def update_custom_entry(
+    uow: UnitOfWork,
+    customer_id: uuid.UUID,
+    entry_id: uuid.UUID,
+    changes: dict[str, Any],
+    precondition: Any = None,
+) -> EntryView:
+    """Change a custom entry's title or note; an event's entry cannot change (409)."""
+    with uow:
+        language = _language(uow.session, customer_id)
+        entry = _custom_entry(uow.session, customer_id, entry_id)
+        if precondition is not None:
+            precondition(entry)
+        if "title" in changes:
+            entry.title = changes["title"]
+        if "note" in changes:
+            entry.note = sanitise_note(changes["note"]) if changes["note"] else None
+        entry.version += 1
+        entry.updated_at = utcnow()
+        uow.session.flush()
+        answer = view_of(entry, language)
+        uow.commit()
+    return answer
+
+
+def delete_custom_entry(
+    uow: UnitOfWork, customer_id: uuid.UUID, entry_id: uuid.UUID, precondition: Any = None
+) -> None:
+    """Delete a custom entry; an event's entry cannot go (409)."""
+    with uow:
+        _language(uow.session, customer_id)
+        entry = _custom_entry(uow.session, customer_id, entry_id)
+        if precondition is not None:
+            precondition(entry)
+        uow.session.delete(entry)
+        uow.commit()
+
+
+def _custom_entry(session: Session, customer_id: uuid.UUID, entry_id: uuid.UUID) -> TimelineEntry:
+    entry = session.get(TimelineEntry, entry_id, with_for_update=True)
+    if entry is None or entry.customer_id != customer_id:
+        raise EntryNotFound(entry_id)
+    if entry.type != CUSTOM:
+        raise EventEntryIsFixed(entry_id)
+    return entry
+
+
+# --- summary (C11) ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Summary:
+    purchases_count: int
+    revenue: dict[str, Decimal]
+    invoices_count: int
+    support_requests_count: int
+    last_action_at: datetime | None
+    last_action_type: str | None
+
+
+def summary_of(reads: sessionmaker[Session], customer_id: uuid.UUID) -> Summary:
+    """A customer's summary, from its timeline: each event counts once (its entry is unique),
+    wherever it arrived in the order."""
+    entries = TimelineEntry.__table__.c
+    mine = entries.customer_id == customer_id
+    with reads() as session:
+        _language(session, customer_id)
+        counts: dict[str, int] = dict(
+            session.execute(
+                select(entries.type, func.count())
+                .where(
+                    mine,
+                    entries.type.in_(
+                        [PURCHASE, "billing.invoice.issued", "support.request.created"]
+                    ),
+                )
+                .group_by(entries.type)
+            ).all()
+        )
+        revenue = {
+            currency: Decimal(total)
+            for currency, total in session.execute(
+                select(entries.currency, func.sum(entries.amount))
+                .where(mine, entries.type == PURCHASE)
+                .group_by(entries.currency)
+            )
+        }
+        last = session.execute(
+            select(entries.occurred_at, entries.type)
+            .where(mine)
+            .order_by(entries.occurred_at.desc(), entries.id.desc())
+            .limit(1)
+        ).one_or_none()
+    return Summary(
+        purchases_count=counts.get(PURCHASE, 0),
+        revenue={currency: _exact(amount) for currency, amount in sorted(revenue.items())},
+        invoices_count=counts.get("billing.invoice.issued", 0),
+        support_requests_count=counts.get("support.request.created", 0),
+        last_action_at=last.occurred_at if last else None,
+        last_action_type=last.type if last else None,
+    )
+
+
+def _exact(amount: Decimal) -> Decimal:
+    """Without trailing zeros past the cents (`12.5000` is `12.50`)."""
+    cents = amount.quantize(Decimal("0.01"))
+    return cents if cents == amount else amount
