@@ -9,6 +9,7 @@ from services.customers.handlers import SUBSCRIPTIONS
 from services.customers.imports.usecases import run_queued_imports
 from services.customers.tagging.bulk_jobs import run_queued_jobs
 from services.customers.tagging.tags_client import RemoteTagsCatalogue
+from services.customers.timeline.attachments import AttachmentStore, sweep_orphans
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.settings import Settings
 from shared.worker import ScheduledJob, Worker
@@ -16,6 +17,7 @@ from shared.worker import ScheduledJob, Worker
 BULK_JOBS_INTERVAL = timedelta(seconds=1)
 IMPORTS_INTERVAL = timedelta(seconds=1)
 IMPORT_CHUNK_ROWS = 1000
+ATTACHMENT_SWEEP_INTERVAL = timedelta(minutes=10)
 
 
 def build_worker(settings: Settings) -> Worker:
@@ -39,4 +41,10 @@ def build_worker(settings: Settings) -> Worker:
             settings.default_phone_region,
         ),
     )
-    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs, imports])
+    # The bytes of attachments whose entry or customer was deleted.
+    attachments = ScheduledJob(
+        "attachment-sweep",
+        ATTACHMENT_SWEEP_INTERVAL,
+        functools.partial(sweep_orphans, session_factory, AttachmentStore.of(settings)),
+    )
+    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs, imports, attachments])

@@ -87,4 +87,6 @@ def test_bodies_are_limited_per_route() -> None:
     [imports] = [b for m, b in blocks.items() if "imports" in m]
     assert "client_max_body_size 3m;" in avatar
     assert "client_max_body_size 200m;" in imports
-    assert sum("client_max_body_size" in block for block in blocks.values()) == 2
+    [attachments] = [b for m, b in blocks.items() if "attachments" in m]
+    assert "client_max_body_size 11m;" in attachments
+    assert sum("client_max_body_size" in block for block in blocks.values()) == 3

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import abort
 
 from services.customers.models import TimelineEntry
-from services.customers.timeline import usecases
+from services.customers.timeline import attachments, usecases
+from services.customers.timeline.attachments import AttachmentStore
 from services.customers.timeline.schemas import (
+    AttachmentSchema,
+    AttachmentUploadSchema,
     CustomEntryCreateSchema,
     CustomEntryUpdateSchema,
     EntryPageSchema,
@@ -107,6 +111,51 @@ class TimelineEntryById(MethodView):
     def delete(self, customer_id: uuid.UUID, entry_id: uuid.UUID) -> None:
         """Delete a custom entry (an event's entry cannot go: 409)."""
         usecases.delete_custom_entry(service_context().uow(), customer_id, entry_id, _if_match)
+
+
+@blp.route("/<uuid:customer_id>/timeline/<uuid:entry_id>/attachments")
+class EntryAttachments(MethodView):
+    @blp.requires("customers:write")
+    @blp.arguments(AttachmentUploadSchema, location="files")
+    @blp.response(201, AttachmentSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    @blp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+    @blp.alt_response(415, response="DEFAULT_ERROR")
+    def post(self, files: dict[str, Any], customer_id: uuid.UUID, entry_id: uuid.UUID) -> Any:
+        """Attach a file to a custom entry: a PDF, a PNG, JPEG, GIF or WebP image, or UTF-8 text
+        (known by its content, not its name), of at most 10 MB, 20 files an entry."""
+        upload = files["file"]
+        return attachments.add_attachment(
+            service_context().uow(),
+            AttachmentStore.of(service_context().settings),
+            customer_id,
+            entry_id,
+            upload.filename,
+            upload.stream,
+        )
+
+
+@blp.route("/<uuid:customer_id>/timeline/<uuid:entry_id>/attachments/<uuid:attachment_id>")
+class EntryAttachment(MethodView):
+    @blp.requires("customers:read")
+    @blp.doc(responses={"200": {"description": "The file, as a download."}})
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, customer_id: uuid.UUID, entry_id: uuid.UUID, attachment_id: uuid.UUID) -> Any:
+        """An attachment's bytes, always as a download (never shown inline)."""
+        view, data = attachments.get_attachment(
+            service_context().reads,
+            AttachmentStore.of(service_context().settings),
+            customer_id,
+            entry_id,
+            attachment_id,
+        )
+        response = Response(data, mimetype=view.content_type)
+        response.headers.set("Content-Disposition", "attachment", filename=view.filename)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
 
 @blp.route("/<uuid:customer_id>/summary")

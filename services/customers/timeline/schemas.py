@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+from flask_smorest.fields import Upload
 
 from services.customers.timeline.entries import CUSTOM, TIMELINE_TYPES
 from shared.api import PageArgsSchema, Schema, page_schema
@@ -32,6 +33,22 @@ class TimelineArgsSchema(PageArgsSchema):
             raise ma.ValidationError("`from` is after `to`", "from")
 
 
+class AttachmentSchema(Schema):
+    """A file attached to an entry (its type found from its content)."""
+
+    id = ma.fields.UUID(dump_only=True)
+    filename = ma.fields.String(dump_only=True)
+    content_type = ma.fields.String(dump_only=True)
+    size = ma.fields.Integer(dump_only=True)
+    created_at = ma.fields.AwareDateTime(dump_only=True)
+
+
+class AttachmentUploadSchema(Schema):
+    """A PDF, an image (PNG, JPEG, GIF, WebP) or UTF-8 text of at most 10 MB (field `file`)."""
+
+    file = Upload(required=True)
+
+
 class EntrySchema(Schema):
     """A timeline entry: an event's (its type) or a custom action (`custom`)."""
 
@@ -42,7 +59,7 @@ class EntrySchema(Schema):
     occurred_at = ma.fields.AwareDateTime(dump_only=True)
     event_id = ma.fields.String(dump_only=True, allow_none=True)
     actor = ma.fields.String(dump_only=True, allow_none=True)
-    attachments = ma.fields.List(ma.fields.Dict(), dump_only=True)
+    attachments = ma.fields.List(ma.fields.Nested(AttachmentSchema), dump_only=True)
 
 
 EntryPageSchema = page_schema(EntrySchema, "TimelinePage")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, TimelineEntry
 from services.customers.profiles.errors import CustomerNotFound
+from services.customers.timeline.attachments import attachments_of
 from services.customers.timeline.entries import CUSTOM, PURCHASE
 from services.customers.timeline.errors import EntryNotFound, EventEntryIsFixed
 from services.customers.timeline.titles import language_of, title_of
@@ -111,7 +112,7 @@ def list_entries(
     with reads() as session:
         language = _language(session, customer_id)
         entries = list(session.scalars(statement))
-        views = [view_of(entry, language) for entry in entries[:limit]]
+        views = _with_attachments(session, [view_of(entry, language) for entry in entries[:limit]])
     if len(entries) <= limit:
         return views, None
     last = views[-1]
@@ -127,7 +128,7 @@ def get_entry(
         entry = session.get(TimelineEntry, entry_id)
         if entry is None or entry.customer_id != customer_id:
             raise EntryNotFound(entry_id)
-        return view_of(entry, language)
+        return _with_attachments(session, [view_of(entry, language)])[0]
 
 
 def add_custom_entry(
@@ -177,7 +178,7 @@ def update_custom_entry(
         entry.version += 1
         entry.updated_at = utcnow()
         uow.session.flush()
-        answer = view_of(entry, language)
+        answer = _with_attachments(uow.session, [view_of(entry, language)])[0]
         uow.commit()
     return answer
 
@@ -193,6 +194,13 @@ def delete_custom_entry(
             precondition(entry)
         uow.session.delete(entry)
         uow.commit()
+
+
+def _with_attachments(session: Session, views: list[EntryView]) -> list[EntryView]:
+    """The views with their custom entries' attachments (one query for a page)."""
+    custom = [view.id for view in views if view.type == CUSTOM]
+    found = attachments_of(session, custom)
+    return [replace(view, attachments=found.get(view.id, [])) for view in views]
 
 
 def _custom_entry(session: Session, customer_id: uuid.UUID, entry_id: uuid.UUID) -> TimelineEntry:

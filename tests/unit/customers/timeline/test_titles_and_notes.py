@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from services.customers.timeline.attachments import content_type_of, safe_filename
 from services.customers.timeline.titles import TITLES, language_of, title_of
 from services.customers.timeline.usecases import sanitise_note
 
@@ -59,3 +60,25 @@ def test_a_group_event_and_a_named_request_say_so() -> None:
 )  # fmt: skip
 def test_a_note_keeps_formatting_and_loses_what_could_run(dirty: str, clean: str) -> None:
     assert sanitise_note(dirty) == clean
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [("../../etc/passwd", "passwd"), ('C:\\x\\"a".pdf', "_a_.pdf"), ("a\r\nb.txt", "a__b.txt"),
+     (None, "attachment"), ("..", "attachment"), ("é.txt", "é.txt")],
+)  # fmt: skip
+def test_an_attachments_name_loses_its_path_and_what_a_header_cannot_carry(
+    name: str | None, safe: str
+) -> None:
+    assert safe_filename(name) == safe
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [(b"%PDF-1.4", "application/pdf"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+     (b"\xff\xd8\xff\xe0", "image/jpeg"), (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp"),
+     (b"GIF89a", "image/gif"), ("héllo\n".encode(), "text/plain; charset=utf-8"),
+     (b"MZ\x90\x00", None), (b"\xff\xfe", None), (b"a\x00b", None)],
+)  # fmt: skip
+def test_an_attachments_type_comes_from_its_content(data: bytes, content_type: str | None) -> None:
+    assert content_type_of(data) == content_type
