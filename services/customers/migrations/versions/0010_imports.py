@@ -1,7 +1,7 @@
 """CSV imports (C9): the job, its file in parts, its rejected rows, the emails it took.
 
 Revision ID: customers_0010_imports
-Revises: customers_0008
+Revises: customers_0009_timeline
 Create Date: 2026-11-29
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "customers_0010_imports"
-down_revision = "customers_0008"
+down_revision = "customers_0009_timeline"
 branch_labels = None
 depends_on = None
 
