@@ -74,6 +74,9 @@ def web(service: str, port: int, workers: int) -> None:
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"0.0.0.0:{port}")
+            # Process titles name the service (`gunicorn: master [crm web tags]`) where
+            # setproctitle is installed, so that ps and the supervisor's logs tell them apart.
+            self.cfg.set("proc_name", f"crm web {service}")
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 4)
