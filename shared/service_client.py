@@ -84,21 +84,7 @@ class ServiceClient:
 
     def post(self, path: str, json: Any) -> Any:
         """POST JSON and return the decoded answer; ServiceUnavailable on any failure."""
-        headers = {"Authorization": f"Bearer {self._token()}"}
-        correlation = current_correlation_id()
-        if correlation:
-            headers["X-Correlation-ID"] = correlation
-        url = f"{self.base_url}{path}"
-        try:
-            response = self.session.post(
-                url, json=json, headers=headers, timeout=self.settings.service_timeout
-            )
-        except requests.RequestException as exc:
-            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
-            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            log.warning("service call refused", extra={"url": url, "status": response.status_code})
-            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
+        response = self._send("POST", path, json=json)
         if response.status_code >= 400:
             raise ServiceRejected(response.status_code, response.json())
         return response.json()
@@ -106,21 +92,7 @@ class ServiceClient:
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET and return the decoded answer; None on 404; ServiceUnavailable on any failure;
         ServiceRejected on another 4xx."""
-        headers = {"Authorization": f"Bearer {self._token()}"}
-        correlation = current_correlation_id()
-        if correlation:
-            headers["X-Correlation-ID"] = correlation
-        url = f"{self.base_url}{path}"
-        try:
-            response = self.session.get(
-                url, params=params, headers=headers, timeout=self.settings.service_timeout
-            )
-        except requests.RequestException as exc:
-            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
-            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
-        if response.status_code >= 500 or response.status_code in (401, 403):
-            log.warning("service call refused", extra={"url": url, "status": response.status_code})
-            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
+        response = self._send("GET", path, params=params)
         try:
             body = response.json()
         except ValueError as exc:
@@ -130,6 +102,26 @@ class ServiceClient:
         if response.status_code >= 400:
             raise ServiceRejected(response.status_code, body)
         return body
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call with this client's token and the correlation id; ServiceUnavailable when
+        the target does not answer, fails (5xx) or refuses the token (401, 403)."""
+        headers = {"Authorization": f"Bearer {self._token()}"}
+        correlation = current_correlation_id()
+        if correlation:
+            headers["X-Correlation-ID"] = correlation
+        url = f"{self.base_url}{path}"
+        try:
+            response = self.session.request(
+                method, url, headers=headers, timeout=self.settings.service_timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            log.warning("service call failed", extra={"url": url, "error": repr(exc)})
+            raise ServiceUnavailable(f"the {self.target} service does not answer") from exc
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            log.warning("service call refused", extra={"url": url, "status": response.status_code})
+            raise ServiceUnavailable(f"the {self.target} service answered {response.status_code}")
+        return response
 
 
 class ServiceRejected(RuntimeError):
