@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import UnitOfWorkFactory
-from shared.events.consumer import EventConsumer, EventDispatcher, Handler, purge_inbox
+from shared.events.consumer import EventConsumer, EventDispatcher, Handler
+from shared.events.inbox import purge_inbox
 from shared.events.owners import broker_user
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.relay import OutboxRelay

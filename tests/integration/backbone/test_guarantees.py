@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select, text, update
 
 from shared.db import InboxMessage, OutboxMessage, UnitOfWorkFactory, utcnow
-from shared.events.consumer import EventDispatcher, purge_inbox, record_in_inbox
+from shared.events.consumer import EventDispatcher
 from shared.events.envelope import make_event
+from shared.events.inbox import purge_inbox, record_in_inbox
 from shared.events.publisher import make_connection
 from shared.events.relay import OutboxRelay
 from tests.backbone import (
