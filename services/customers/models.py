@@ -348,3 +348,56 @@ class TimelineAttachment(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CustomerSummary(Base):
+    """A customer's summary (C11), kept by each batch of events from its new timeline entries
+    (so a redelivered event, whose entry exists, never counts twice); revenue is apart."""
+
+    __tablename__ = "customer_summaries"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    purchases_count: Mapped[int] = mapped_column(Integer, default=0)
+    invoices_count: Mapped[int] = mapped_column(Integer, default=0)
+    support_requests_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest entry by (occurred_at, id), as the timeline orders them.
+    last_action_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    last_action_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    last_action_type: Mapped[str | None] = mapped_column(String(64))
+
+
+class CustomerRevenue(Base):
+    """A customer's purchases' total in one currency, exact."""
+
+    __tablename__ = "customer_revenue"
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(24, 4))
+
+
+class PushDevice(Base):
+    """A device of a customer registered for push, or revoked (the latest event wins)."""
+
+    __tablename__ = "customer_push_devices"
+
+    device_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    registered: Mapped[bool] = mapped_column(Boolean)
+    changed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ParkedEvent(Base):
+    """An event for a customer not known when it came: its entry waits, invisible, for the
+    customer; past the window without one, the event goes to the dead letters with the reason."""
+
+    __tablename__ = "timeline_parked_events"
+    __table_args__ = (UniqueConstraint("event_source", "event_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    event_source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
