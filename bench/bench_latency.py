@@ -1,6 +1,7 @@
 """Commit-to-handled latency of the event backbone at a steady rate, beside raw pika's round trip
 at the same rate; and the recolour probe of the embedded suite (a tag's new colour shown on its
-customer), as a front end sees it.
+customer), as a front end sees it; with CRM_BENCH_SUITE_URL (e.g. http://127.0.0.1:8000 while
+`make stack` runs), the same probe through that suite's gateway as well.
 
 Ours: a writer commits one event per transaction at `CRM_BENCH_LATENCY_RATE` (200/s); the relay
 (`OutboxRelay.run`, woken by PostgreSQL's NOTIFY only: the writer's engine names the database
@@ -13,6 +14,7 @@ latency is receipt minus the publish call.
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import threading
@@ -34,6 +36,7 @@ from bench.bench_events import (
     tag_data,
 )
 from bench.harness import Result, env_float, env_int, fresh_database, fresh_vhost, say
+from bench.recolour import SCOPES, development_token, http_call, probe
 from shared.db import (
     MessagingBase,
     UnitOfWorkFactory,
@@ -215,54 +218,22 @@ def _probe(suite: Any, settings: Any, rounds: int, issue_token: Any) -> list[flo
     from werkzeug.test import Client
 
     client = Client(suite.wsgi)
-    token = issue_token(
-        settings,
-        "staff:bench",
-        ["tags:write", "customers:read", "customers:write"],
-        audience=["tags", "customers"],
-    )
+    token = issue_token(settings, "staff:bench", SCOPES, audience=["tags", "customers"])
     headers = {"Authorization": f"Bearer {token}"}
-    tag = _created(
-        client.post(
-            "/tags",
-            json={"name": "Probe", "description": "Recolour probe", "color": "#000000"},
-            headers=headers,
-        )
-    )
-    customer = _created(
-        client.post(
-            "/customers",
-            json={
-                "kind": "individual",
-                "first_name": "Probe",
-                "last_name": "Bench",
-                "email": "p@b.io",
-            },
-            headers=headers,
-        )
-    )
-    _created(
-        client.post(
-            f"/customers/{customer['id']}/tags", json={"tag_id": tag["id"]}, headers=headers
-        )
-    )
-    latencies = []
-    for n in range(rounds):
-        colour = f"#{(n * 2654435761) % 0xFFFFFF:06x}"
-        started = time.perf_counter()
-        client.patch(f"/tags/{tag['id']}", json={"color": colour}, headers=headers)
-        while time.perf_counter() - started < 5:
-            shown = client.get(f"/customers/{customer['id']}", headers=headers).get_json()
-            if any(t.get("color") == colour for t in shown.get("tags", [])):
-                break
-        latencies.append(time.perf_counter() - started)
+
+    def call(method: str, path: str, body: Any) -> tuple[int, Any]:
+        response = client.open(path, method=method, json=body, headers=headers)
+        return response.status_code, response.get_json(silent=True)
+
+    latencies, _ = probe(call, rounds)
     return latencies
 
 
-def _created(response: Any) -> Any:
-    if response.status_code not in (200, 201):
-        raise RuntimeError(f"{response.status_code}: {response.get_data(as_text=True)[:500]}")
-    return response.get_json()
+def suite_probe(base_url: str, rounds: int) -> list[float]:
+    """The same rounds through a running suite's gateway (`make run` or `make stack`)."""
+    token = development_token()
+    latencies, _ = probe(http_call(base_url.rstrip("/"), token), rounds)
+    return latencies
 
 
 def bench_latency() -> list[Result]:
@@ -276,6 +247,7 @@ def bench_latency() -> list[Result]:
     ours = [s * 1000 for s in run_ours(amqp_url, database_url, count, rate)]
     say(f"latency: recolour probe, {rounds} rounds (embedded suite)")
     probe = [s * 1000 for s in recolour_probe(rounds)]
+    suite_url = os.environ.get("CRM_BENCH_SUITE_URL", "")
     lost = "" if len(ours) == count else f"; {count - len(ours)} not handled in time"
     note = f"{count:,} events at {rate:.0f}/s; baseline: raw pika publish (confirms) to receipt"
     return [
@@ -306,6 +278,35 @@ def bench_latency() -> list[Result]:
         Result(
             "recolour probe p95 (embedded)",
             percentile(probe, 0.95),
+            "ms",
+            None,
+            higher_is_better=False,
+            goal="< 100 ms",
+        ),
+        *_suite_results(suite_url, rounds),
+    ]
+
+
+def _suite_results(suite_url: str, rounds: int) -> list[Result]:
+    """The probe through a running suite's gateway, when CRM_BENCH_SUITE_URL names one (e.g.
+    http://127.0.0.1:8000 with `make stack` up); nothing otherwise."""
+    if not suite_url:
+        return []
+    say(f"latency: recolour probe, {rounds} rounds through {suite_url}")
+    through = [s * 1000 for s in suite_probe(suite_url, rounds)]
+    return [
+        Result(
+            "recolour probe p50 (suite)",
+            statistics.median(through),
+            "ms",
+            None,
+            higher_is_better=False,
+            goal="< 30 ms",
+            note=suite_url,
+        ),
+        Result(
+            "recolour probe p95 (suite)",
+            percentile(through, 0.95),
             "ms",
             None,
             higher_is_better=False,
