@@ -12,35 +12,33 @@ worker died between the send and the record) is `ambiguous` too: never sent twic
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import random
-import re
-import smtplib
-import socket
-import ssl
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
-from pathlib import Path
+from email.utils import parseaddr
 from typing import Any, Protocol
 
 from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.notifications.config import NotificationsConfig, RetryPolicy, SmtpConfig
+from services.notifications.config import NotificationsConfig
 from services.notifications.handlers import PENDING, project
+from services.notifications.message import build_message, customer_variables, display_name
 from services.notifications.models import CustomerContact, Delivery
 from services.notifications.rendering import RenderError
-from services.notifications.templates import Rendered, TemplateResolver
+from services.notifications.retry import schedule_retry
+from services.notifications.templates import TemplateResolver
+from services.notifications.transport import (
+    AmbiguousDelivery,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+)
 from services.notifications.usecases import current_settings
 from shared.db import UnitOfWork, UnitOfWorkFactory, utcnow
 
@@ -51,27 +49,6 @@ DELIVERIES = Counter(
     "Emails by outcome (sent, retried, failed, ambiguous, skipped)",
     ["outcome"],
 )
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-class TemporaryFailure(Exception):
-    """The server did not take the message, and may later: try again after a pause."""
-
-
-class PermanentFailure(Exception):
-    """The server refused the message for good (5xx): the reply says why."""
-
-
-class AmbiguousDelivery(Exception):
-    """The message was handed over but the server's answer was lost: it may have been taken."""
-
-
-class Transport(Protocol):
-    """Where emails go: an SMTP server, or files in the embedded mode."""
-
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class CustomerLookup(Protocol):
@@ -83,196 +60,6 @@ class CustomerLookup(Protocol):
         ...
 
 
-# --- transports ---------------------------------------------------------------------------------
-class FileTransport:
-    """Writes each email as `<hash of its Message-ID>.eml`: a re-send overwrites, never doubles."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
-
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:32] + ".eml"
-        envelope = f"X-Envelope-From: {sender}\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
-        temporary = self.directory / f".{name}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(envelope.encode() + message.as_bytes(policy=SMTP))
-        os.replace(temporary, self.directory / name)
-
-    def close(self) -> None:
-        pass
-
-
-class SmtpTransport:
-    """smtplib over one connection kept open between messages (STARTTLS or TLS, login)."""
-
-    def __init__(self, config: SmtpConfig) -> None:
-        assert config.host is not None
-        self.config = config
-        self._connection: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        config = self.config
-        assert config.host is not None
-        try:
-            connection: smtplib.SMTP
-            if config.security == "tls":
-                connection = smtplib.SMTP_SSL(
-                    config.host,
-                    config.port,
-                    timeout=config.timeout,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                connection = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
-                if config.security == "starttls":
-                    connection.starttls(context=ssl.create_default_context())
-            connection.ehlo_or_helo_if_needed()
-            if config.username and config.password:
-                connection.login(config.username, config.password)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise TemporaryFailure(f"SMTP login refused: {exc.smtp_code} {_reply(exc)}") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"SMTP server unreachable: {exc!r}") from exc
-        return connection
-
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
-        data = _smtp_data(message.as_bytes(policy=SMTP))
-        reused = self._connection is not None
-        try:
-            self._envelope(sender, recipients)
-        except (smtplib.SMTPServerDisconnected, OSError):
-            self.close()
-            if not reused:
-                raise TemporaryFailure("SMTP connection lost before the message") from None
-            self._envelope(sender, recipients)  # an idle connection the server had closed
-        connection = self._connection
-        assert connection is not None
-        # From here the server may take the message without our hearing its answer.
-        try:
-            connection.send(data)
-            code, reply = connection.getreply()
-        except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            self.close()
-            raise AmbiguousDelivery(f"no answer after the message was sent: {exc!r}") from exc
-        if code != 250:
-            self._reset()
-            _raise_for(code, reply, "end of data")
-
-    def _envelope(self, sender: str, recipients: list[str]) -> None:
-        """MAIL, RCPT and DATA up to the server's 354; refusals raised as such."""
-        if self._connection is None:
-            self._connection = self._connect()
-        connection = self._connection
-        try:
-            code, reply = connection.mail(sender)
-            if code != 250:
-                _raise_for(code, reply, "MAIL FROM")
-            refused = []
-            for recipient in recipients:
-                code, reply = connection.rcpt(recipient)
-                if code not in (250, 251):
-                    refused.append((code, reply, recipient))
-            if len(refused) == len(recipients):
-                code, reply, recipient = refused[0]
-                _raise_for(code, reply, f"RCPT TO {recipient}")
-            connection.putcmd("data")
-            code, reply = connection.getreply()
-            if code != 354:
-                _raise_for(code, reply, "DATA")
-        except (TemporaryFailure, PermanentFailure):
-            self._reset()
-            raise
-
-    def _reset(self) -> None:
-        if self._connection is None:
-            return
-        try:
-            self._connection.rset()
-        except (smtplib.SMTPException, OSError):
-            self.close()
-
-    def close(self) -> None:
-        if self._connection is not None:
-            try:
-                self._connection.quit()
-            except (smtplib.SMTPException, OSError):
-                self._connection.close()
-            self._connection = None
-
-
-def _reply(exc: smtplib.SMTPResponseException) -> str:
-    error = exc.smtp_error
-    return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
-
-
-def _raise_for(code: int, reply: bytes, stage: str) -> None:
-    text = f"{code} {reply.decode('utf-8', 'replace')} (at {stage})"
-    if 500 <= code < 600:
-        raise PermanentFailure(text)
-    raise TemporaryFailure(text)
-
-
-_EOL = re.compile(rb"\r\n|\n|\r")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-
-
-def _smtp_data(raw: bytes) -> bytes:
-    data = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", raw))
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-# --- building an email --------------------------------------------------------------------------
-def header_text(value: str) -> str:
-    """A header value that cannot start another header: every line break becomes a space."""
-    return _HEADER_UNSAFE.sub(" ", value).strip()
-
-
-def build_message(
-    mail_from: str,
-    recipients: list[tuple[str, str]],
-    rendered: Rendered,
-    message_id: str,
-) -> EmailMessage:
-    """The MIME email: text and HTML alternatives, its Message-ID and language."""
-    message = EmailMessage(policy=SMTP)
-    message["From"] = mail_from
-    message["To"] = [
-        Address(display_name=header_text(name), addr_spec=address) for name, address in recipients
-    ]
-    message["Subject"] = header_text(rendered.subject)
-    message["Message-ID"] = message_id
-    message["Date"] = format_datetime(utcnow())
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(rendered.body_text)
-    message.add_alternative(rendered.body_html, subtype="html")
-    # after the alternatives: making them moves the Content-* headers into the first part
-    message["Content-Language"] = rendered.language.replace("_", "-")
-    return message
-
-
-def _display_name(contact: CustomerContact | None) -> str:
-    if contact is None:
-        return ""
-    names = " ".join(part for part in (contact.first_name, contact.last_name) if part)
-    return names or contact.company_name or ""
-
-
-def _customer_variables(contact: CustomerContact | None) -> dict[str, Any]:
-    if contact is None:
-        return {name: "" for name in ("first_name", "last_name", "company_name", "email", "name")}
-    return {
-        "first_name": contact.first_name or "",
-        "last_name": contact.last_name or "",
-        "company_name": contact.company_name or "",
-        "email": contact.email or "",
-        "name": _display_name(contact),
-    }
-
-
-# --- the sender ---------------------------------------------------------------------------------
 @dataclass
 class _Prepared:
     delivery_id: uuid.UUID
@@ -434,10 +221,10 @@ class DeliverySender:
                 if not contact.email:
                     self._skip(uow, delivery, "the customer has no email address")
                     return None
-                recipients = [(_display_name(contact), contact.email)]
+                recipients = [(display_name(contact), contact.email)]
                 requested = contact.language or settings.default_language
             delivery.requested_language = requested
-            variables = {**delivery.variables, "customer": _customer_variables(contact)}
+            variables = {**delivery.variables, "customer": customer_variables(contact)}
             try:
                 rendered = self.resolver.render(
                     uow.session, delivery.key, requested, settings.default_language, variables
@@ -487,22 +274,9 @@ class DeliverySender:
             delivery = uow.session.get(Delivery, delivery_id, with_for_update=True)
             if delivery is None:
                 return "gone"
-            if delivery.status == "pending":
-                delivery.attempts += 1  # a try that never reached the claim
-            if delivery.attempts >= self.config.retry.max_attempts:
-                delivery.status = "failed"
-                delivery.error = f"gave up after {delivery.attempts} tries: {reason}"
-                DELIVERIES.labels("failed").inc()
-            else:
-                delivery.status = "pending"
-                delivery.error = reason
-                delivery.next_attempt_at = self.clock() + timedelta(
-                    seconds=backoff(self.config.retry, delivery.attempts)
-                )
-                DELIVERIES.labels("retried").inc()
-            delivery.updated_at = self.clock()
-            status = delivery.status
+            status = schedule_retry(delivery, self.config.retry, reason, self.clock())
             uow.commit()
+        DELIVERIES.labels("retried" if status == "pending" else "failed").inc()
         log.info("email not sent yet", extra={"delivery_id": str(delivery_id), "reason": reason})
         return status
 
@@ -540,23 +314,3 @@ class DeliverySender:
 
 def _str(value: uuid.UUID | None) -> str | None:
     return str(value) if value is not None else None
-
-
-def backoff(policy: RetryPolicy, attempts: int) -> float:
-    """The pause before try `attempts + 1`: doubling from `base`, capped, with full jitter
-    over its upper half (so retries of many emails spread out)."""
-    ceiling = min(policy.maximum, policy.base * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + random.random() * ceiling / 2  # noqa: S311  (jitter, not secrecy)
-
-
-def make_transport(config: SmtpConfig, mail_dir: Path) -> Transport:
-    """SMTP when a host is configured, else `.eml` files in `mail_dir` (the embedded mode)."""
-    if config.host:
-        return SmtpTransport(config)
-    return FileTransport(mail_dir)
-
-
-def mail_domain(mail_from: str) -> str:
-    """The domain Message-IDs are made in: the sender address's, else the host's."""
-    address = parseaddr(mail_from)[1]
-    return address.rpartition("@")[2] or socket.getfqdn() or "crm.local"

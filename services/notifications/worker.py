@@ -8,12 +8,9 @@ from datetime import timedelta
 from services.notifications.config import NotificationsConfig
 from services.notifications.customers_client import RemoteCustomers
 from services.notifications.handlers import SUBSCRIPTIONS
-from services.notifications.sender import (
-    CustomerLookup,
-    DeliverySender,
-    mail_domain,
-    make_transport,
-)
+from services.notifications.message import mail_domain
+from services.notifications.sender import CustomerLookup, DeliverySender
+from services.notifications.transport import make_transport
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.settings import Settings
 from shared.worker import ScheduledJob, Worker

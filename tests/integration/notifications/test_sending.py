@@ -22,11 +22,8 @@ from sqlalchemy import select
 from services.notifications import defaults
 from services.notifications.config import NotificationsConfig, RetryPolicy, SmtpConfig
 from services.notifications.models import Delivery
-from services.notifications.sender import (
-    DELIVERIES,
-    DeliverySender,
-    SmtpTransport,
-)
+from services.notifications.sender import DELIVERIES, DeliverySender
+from services.notifications.transport import SmtpTransport
 from services.notifications.worker import build_worker
 from shared.db import OutboxMessage, UnitOfWorkFactory
 from shared.events.envelope import CloudEvent, make_event
