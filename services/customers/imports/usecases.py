@@ -34,12 +34,12 @@ from services.customers.profiles import validation
 from services.customers.profiles.errors import DuplicateEmail, InvalidProfile
 from services.customers.profiles.schemas import CustomerCreateSchema
 from services.customers.profiles.usecases import insert_customer
-from services.customers.tagging.bulk_jobs import failure_message
 from services.customers.tagging.projection import name_key, project_tag
 from services.customers.tagging.tags_client import TagsCatalogue
 from services.customers.tagging.usecases import change_tags
 from shared.api import Refusal
 from shared.db import UnitOfWork, UnitOfWorkFactory, utcnow
+from shared.jobs import failure_message
 from shared.logging import correlated, current_correlation_id
 
 log = logging.getLogger(__name__)
