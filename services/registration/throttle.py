@@ -12,14 +12,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from services.registration.config import Limit
+from services.registration.config import Limit, RegistrationConfig
 from services.registration.models import ThrottleHit
+from shared.db import utcnow
 
 LOGIN_ACCOUNT, LOGIN_IP = "login-account", "login-ip"
 SIGNUP_IP, CONFIRMATION_IP = "signup-ip", "confirmation-ip"
 FIRST_DELAY = timedelta(minutes=1)
+PURGE_BATCH = 5000
+PURGE_INTERVAL = timedelta(minutes=15)
 
 
 def lockout_wait(
@@ -67,7 +70,42 @@ def forget(session: Session, bucket: str, key: str) -> None:
     session.execute(delete(ThrottleHit).where(ThrottleHit.bucket == bucket, ThrottleHit.key == key))
 
 
-def purge(session: Session, before: datetime) -> int:
-    """Drop hits older than every window (the worker's housekeeping)."""
-    result = session.execute(delete(ThrottleHit).where(ThrottleHit.at < before))
+def purge(session: Session, before: datetime, batch: int = PURGE_BATCH) -> int:
+    """Drop up to `batch` hits older than `before`; how many went.
+
+    The rows are claimed with SKIP LOCKED: two workers purging at once each take rows the other
+    has not (never a wait on, nor a deadlock with, the other), and a batch keeps each
+    transaction short beside the logins that write hits.
+    """
+    doomed = (
+        select(ThrottleHit.id)
+        .where(ThrottleHit.at < before)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = session.execute(delete(ThrottleHit).where(ThrottleHit.id.in_(doomed)))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def longest_window(config: RegistrationConfig) -> timedelta:
+    """The longest window of every limit: a hit older than it counts nowhere any more."""
+    return max(
+        config.login_failures_per_account.window,
+        config.login_failures_per_ip.window,
+        config.signups_per_ip.window,
+        config.confirmations_per_ip.window,
+    )
+
+
+def purge_expired(session_factory: sessionmaker[Session], config: RegistrationConfig) -> int:
+    """The worker's housekeeping: every hit past the longest window goes, batch by batch, each
+    in its own transaction; how many went."""
+    before = utcnow() - longest_window(config)
+    purged = 0
+    while True:
+        with session_factory() as session, session.begin():
+            count = purge(session, before)
+        purged += count
+        if count < PURGE_BATCH:
+            return purged
