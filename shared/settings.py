@@ -89,9 +89,17 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, service: str = "customers", environ: dict[str, str] | None = None
+        cls,
+        service: str = "customers",
+        environ: dict[str, str] | None = None,
+        *,
+        calls_services: bool = True,
     ) -> Settings:
-        """Read the settings of `service` from the environment; ConfigurationError if refused."""
+        """Read the settings of `service` from the environment; ConfigurationError if refused.
+
+        `calls_services=False` is for a process that acts as the service without calling the
+        others (`crm migrate`): it needs no private key to sign service tokens with.
+        """
         env = dict(os.environ if environ is None else environ)
         data_dir = Path(env.get("CRM_DATA_DIR", "var"))
         urls = {
@@ -136,7 +144,7 @@ class Settings:
             relay_idle_seconds=float(env.get("CRM_RELAY_POLL_SECONDS", "5")),
             default_phone_region=env.get("CRM_DEFAULT_PHONE_REGION", "FR"),
         )
-        settings.check()
+        settings.check(calls_services=calls_services)
         return settings
 
     def for_service(self, service: str) -> Settings:
@@ -171,11 +179,11 @@ class Settings:
         """Base URL where another service answers (the gateway by default)."""
         return self.service_urls.get(service, "http://127.0.0.1:8000")
 
-    def check(self) -> None:
+    def check(self, *, calls_services: bool = True) -> None:
         """Refuse keys that do not fit, and development credentials in production."""
         self._check_keys()
         if self.production:
-            self._check_production()
+            self._check_production(calls_services)
 
     def _check_keys(self) -> None:
         algorithm = self.jwt_algorithm
@@ -220,7 +228,7 @@ class Settings:
         ):
             raise ConfigurationError("CRM_JWT_JWKS_URL must be an https://, http:// or file:// URL")
 
-    def _check_production(self) -> None:
+    def _check_production(self, calls_services: bool) -> None:
         where = f"CRM_ENV={self.env!r} is production (only CRM_ENV=development is not)"
         if not self.jwt_asymmetric:
             raise ConfigurationError(
@@ -239,7 +247,7 @@ class Settings:
                 f"{development}; remove it"
             )
         calls = sorted(target for caller, target in SERVICE_CALLS if caller == self.service)
-        if calls and not self.jwt_private_key:
+        if calls_services and calls and not self.jwt_private_key:
             raise ConfigurationError(
                 f"{where}: {self.service} calls {', '.join(calls)} with service tokens it signs; "
                 "set CRM_JWT_PRIVATE_KEY or CRM_JWT_PRIVATE_KEY_FILE (its own key)"

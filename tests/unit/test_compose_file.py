@@ -570,9 +570,19 @@ def compose_settings(compose: dict[str, Any], variables: dict[str, str]) -> dict
             environ = {key: value.replace(target, files[secret]) for key, value in environ.items()}
         assert not any("/run/secrets/" in value for value in environ.values()), (name, environ)
         command = container["command"]
+        # As `crm migrate` reads them: migrating calls no service, so it signs nothing.
+        calls_services = command[0] != "migrate"
         for service in SERVICES if command[1] == "all" else [command[1]]:
-            settings[f"{name}:{service}"] = Settings.from_env(service, environ)
+            settings[f"{name}:{service}"] = Settings.from_env(
+                service, environ, calls_services=calls_services
+            )
     return settings
+
+
+def test_migrate_holds_no_service_private_key(compose: dict[str, Any]) -> None:
+    migrate = compose["services"]["migrate"]
+    assert not {"CRM_JWT_PRIVATE_KEY", "CRM_JWT_PRIVATE_KEY_FILE"} & set(migrate["environment"])
+    assert all("service_key" not in secret for secret in migrate.get("secrets", []))
 
 
 def test_compose_gives_every_service_settings_production_accepts(

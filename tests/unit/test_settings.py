@@ -77,6 +77,12 @@ def test_a_service_that_calls_another_needs_its_own_private_key_in_production():
     assert settings.jwt_private_key == private
 
 
+def test_a_process_that_calls_no_service_needs_no_private_key_in_production():
+    # `crm migrate` acts as each service without calling another: it holds no signing key.
+    settings = Settings.from_env("customers", production(), calls_services=False)
+    assert settings.jwt_private_key is None
+
+
 def test_keys_are_read_from_files(tmp_path):
     private, public = rsa_pair()
     (tmp_path / "key").write_text(private)
@@ -149,3 +155,19 @@ def test_the_algorithm_must_be_the_keys_own():
         Settings.from_env("tags", {"CRM_JWT_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----"})
     with pytest.raises(ConfigurationError, match="needs CRM_JWT_PUBLIC_KEY"):
         Settings.from_env("tags", {"CRM_JWT_ALGORITHM": "RS256"})
+
+
+def test_crm_migrate_runs_in_production_without_a_private_key(monkeypatch):
+    from click.testing import CliRunner
+
+    import shared.migrations
+    import shared.suite
+    from shared.cli import main
+
+    migrated: list[str] = []
+    monkeypatch.setattr(shared.migrations, "migrate", lambda s: migrated.append(s.service))
+    monkeypatch.setattr(shared.suite, "declare_broker_topology", lambda s: None)
+    environ = production(CRM_BROKER_URL="amqp://crm-{service}:s3cret@rabbitmq:5672//")
+    result = CliRunner().invoke(main, ["migrate", "all"], env=environ)
+    assert result.exit_code == 0, result.output
+    assert migrated == ["customers", "tags", "registration", "notifications", "automation"]
