@@ -15,6 +15,7 @@ from services.customers.profiles.signups import create_signed_up_customer
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from services.customers.timeline.entries import TIMELINE_TYPES, delete_timeline, record_entries
+from services.customers.timeline.summary import PUSH_TYPES, record_push_devices
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler, batch_handler
 from shared.events.envelope import CloudEvent
@@ -61,6 +62,12 @@ def on_timeline_events(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
 
 
 @batch_handler
+def on_push_devices(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Count devices registered for push in the summary (the latest event of a device wins)."""
+    record_push_devices(uow.session, events)
+
+
+@batch_handler
 def on_customers_deleted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
     """Forget what reached deleted customers' timelines after their deletion (events in
     flight); the deletion itself took the rest."""
@@ -75,6 +82,7 @@ SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "automation.action_requested": [on_action_requested],
     "customer.deleted": [on_customers_deleted],
     **{event_type: [on_timeline_events] for event_type in TIMELINE_TYPES},
+    **{event_type: [on_push_devices] for event_type in PUSH_TYPES},
     # The profile first, then its timeline's first entry.
     "registration.submitted": [on_registration_submitted, on_timeline_events],
 }

@@ -6,22 +6,31 @@ import functools
 from datetime import timedelta
 
 from services.customers.handlers import SUBSCRIPTIONS
-from services.customers.imports.usecases import run_queued_imports
+from services.customers.imports.runner import run_queued_imports
 from services.customers.tagging.bulk_jobs import run_queued_jobs
 from services.customers.tagging.tags_client import RemoteTagsCatalogue
-from services.customers.timeline.attachments import AttachmentStore, sweep_orphans
+from services.customers.timeline.attachments import sweep_orphans
+from services.customers.timeline.config import TimelineConfig
+from services.customers.timeline.parking import settle_parked
+from services.customers.timeline.stores import attachment_store
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
+from shared.events.owners import broker_user
+from shared.events.publisher import EventPublisher, make_connection
 from shared.settings import Settings
 from shared.worker import ScheduledJob, Worker
 
 BULK_JOBS_INTERVAL = timedelta(seconds=1)
 IMPORTS_INTERVAL = timedelta(seconds=1)
-IMPORT_CHUNK_ROWS = 1000
+# Rows per transaction: large enough for set-based writes, small enough for steady progress.
+IMPORT_CHUNK_ROWS = 10_000
 ATTACHMENT_SWEEP_INTERVAL = timedelta(minutes=10)
+# How often parked events are settled: at most a tenth of the window, at least every minute.
+PARKED_INTERVAL = timedelta(minutes=1)
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: Settings, timeline: TimelineConfig | None = None) -> Worker:
     """The worker of the customers service, not yet started."""
+    timeline = timeline or TimelineConfig.from_env()
     session_factory = make_session_factory(make_engine(settings.database_url))
     uow_factory = UnitOfWorkFactory(session_factory, settings.service)
     bulk_jobs = ScheduledJob(
@@ -45,6 +54,25 @@ def build_worker(settings: Settings) -> Worker:
     attachments = ScheduledJob(
         "attachment-sweep",
         ATTACHMENT_SWEEP_INTERVAL,
-        functools.partial(sweep_orphans, session_factory, AttachmentStore.of(settings)),
+        functools.partial(sweep_orphans, session_factory, attachment_store(settings, timeline)),
     )
-    return Worker(settings, session_factory, SUBSCRIPTIONS, jobs=[bulk_jobs, imports, attachments])
+    # Events for customers not known yet: applied once the customer exists, else dead-lettered.
+    parked = ScheduledJob(
+        "parked-events",
+        min(PARKED_INTERVAL, timeline.parking_window / 10),
+        functools.partial(
+            settle_parked,
+            session_factory,
+            EventPublisher(
+                make_connection(settings.broker_url), identity=broker_user(settings.service)
+            ),
+            settings.service,
+            timeline.parking_window,
+        ),
+    )
+    return Worker(
+        settings,
+        session_factory,
+        SUBSCRIPTIONS,
+        jobs=[bulk_jobs, imports, attachments, parked],
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import threading
 import time
@@ -20,12 +19,13 @@ from kombu.transport.base import Message
 
 from shared import metrics
 from shared.db import UnitOfWork, UnitOfWorkFactory, utcnow
+from shared.events.dead_letters import DeadLetter, publish_dead_letters
 from shared.events.envelope import CloudEvent, InvalidEvent, parse_time
 from shared.events.inbox import record_in_inbox
 from shared.events.owners import may_publish, owner_of
-from shared.events.publisher import EventPublisher, OutgoingMessage
+from shared.events.publisher import EventPublisher
 from shared.events.registry import parse_event
-from shared.events.topology import DEAD_EXCHANGE, dead_routing_key, declare_topology
+from shared.events.topology import declare_topology
 from shared.logging import correlated
 
 log = logging.getLogger(__name__)
@@ -314,38 +314,18 @@ class EventConsumer(ConsumerMixin):
     def _dead_letter(self, message: Message, kind: str, reason: str) -> None:
         """Copy the message to `<service>.events.dead` with the reason, then drop it here."""
         raw = message.body
-        body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         properties = message.properties or {}
-        headers = dict(message.headers or {})
-        headers.update(
-            {
-                "x-crm-dead-reason": reason[:2000],
-                "x-crm-dead-kind": kind,
-                "x-crm-original-routing-key": message.delivery_info.get("routing_key"),
-                "x-crm-original-content-type": message.content_type,
-            }
+        letter = DeadLetter(
+            body=raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw),
+            message_id=str(properties.get("message_id") or uuid.uuid4()),
+            kind=kind,
+            reason=reason,
+            routing_key=message.delivery_info.get("routing_key"),
+            content_type=message.content_type,
+            headers=dict(message.headers or {}),
         )
-        self.dead_letters.publish_batch(
-            [
-                OutgoingMessage(
-                    routing_key=dead_routing_key(self.service),
-                    body=body,
-                    message_id=str(properties.get("message_id") or uuid.uuid4()),
-                    headers=_plain_headers(headers),
-                )
-            ],
-            exchange=DEAD_EXCHANGE,
-        )
+        publish_dead_letters(self.dead_letters, self.service, [letter])
         message.ack()
-        metrics.EVENTS_DEAD_LETTERED.labels(self.service, kind).inc()
-        log.warning(
-            "message dead-lettered",
-            extra={
-                "reason": reason,
-                "routing_key": message.delivery_info.get("routing_key"),
-                "queue": dead_routing_key(self.service),
-            },
-        )
 
 
 def read_ahead(transport: Any, size: int = 65536) -> None:
@@ -382,16 +362,3 @@ def read_ahead(transport: Any, size: int = 65536) -> None:
         return bytes(buffer[:n])
 
     transport._read = _read
-
-
-def _plain_headers(headers: dict[str, Any]) -> dict[str, Any]:
-    """AMQP headers the broker accepts back: drop the broker's own x-death bookkeeping."""
-    plain: dict[str, Any] = {}
-    for key, value in headers.items():
-        if key in {"x-death", "x-first-death-exchange", "x-first-death-queue"}:
-            continue
-        if isinstance(value, str | int | float | bool) or value is None:
-            plain[key] = value
-        else:
-            plain[key] = json.dumps(value, default=str)
-    return plain

@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.listing.filters import CustomerFilterSchema, SegmentError, matching_ids
-from services.customers.models import BulkJob, Customer, CustomerTag, Status, TimelineEntry
+from services.customers.models import BulkJob, Customer, CustomerTag, Status
 from services.customers.tagging.errors import (
     BulkDeleteNotConfirmed,
     InvalidFilter,
@@ -59,6 +59,7 @@ from services.customers.tagging.set_based import (
 )
 from services.customers.tagging.tags_client import TagsCatalogue
 from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
+from services.customers.timeline.entries import delete_timeline
 from shared.db import UnitOfWork, UtcDateTime, table_of, utcnow
 from shared.logging import current_correlation_id
 
@@ -382,7 +383,7 @@ def _set_status(uow: UnitOfWork, ids: list[uuid.UUID], to: str, now: datetime) -
 
 def _delete(uow: UnitOfWork, ids: list[uuid.UUID]) -> int:
     session = uow.session
-    session.execute(delete(TimelineEntry).where(id_in(session, TimelineEntry.customer_id, ids)))
+    delete_timeline(session, *ids)
     if dialect_name(session) == "postgresql":
         customers, links = table_of(Customer), table_of(CustomerTag)
         # Read in the statement's snapshot: the links as they were before the cascade.

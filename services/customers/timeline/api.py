@@ -11,7 +11,6 @@ from flask_smorest import abort
 
 from services.customers.models import TimelineEntry
 from services.customers.timeline import attachments, usecases
-from services.customers.timeline.attachments import AttachmentStore
 from services.customers.timeline.schemas import (
     AttachmentSchema,
     AttachmentUploadSchema,
@@ -22,6 +21,8 @@ from services.customers.timeline.schemas import (
     SummarySchema,
     TimelineArgsSchema,
 )
+from services.customers.timeline.stores import attachment_store
+from services.customers.timeline.summary import summary_of
 from shared.api import (
     Blueprint,
     check_if_match,
@@ -128,7 +129,7 @@ class EntryAttachments(MethodView):
         upload = files["file"]
         return attachments.add_attachment(
             service_context().uow(),
-            AttachmentStore.of(service_context().settings),
+            attachment_store(service_context().settings),
             customer_id,
             entry_id,
             upload.filename,
@@ -145,7 +146,7 @@ class EntryAttachment(MethodView):
         """An attachment's bytes, always as a download (never shown inline)."""
         view, data = attachments.get_attachment(
             service_context().reads,
-            AttachmentStore.of(service_context().settings),
+            attachment_store(service_context().settings),
             customer_id,
             entry_id,
             attachment_id,
@@ -166,7 +167,7 @@ class CustomerSummary(MethodView):
     def get(self, customer_id: uuid.UUID) -> Any:
         """Purchases, revenue per currency (exact decimals), invoices, support requests, and the
         last action, from the customer's timeline."""
-        return usecases.summary_of(service_context().reads, customer_id)
+        return summary_of(service_context().reads, customer_id)
 
 
 def _if_match(entry: TimelineEntry) -> None:

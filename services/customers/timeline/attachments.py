@@ -1,22 +1,19 @@
-"""Files attached to custom timeline entries: checked by their content, kept in a directory.
+"""Files attached to custom timeline entries: checked by their content, kept in a store.
 
-The bytes live in the attachment store (`<CRM_DATA_DIR>/attachments/customers/`, one file per
-attachment, named by its id, so that a merge, which moves entries, moves no file); the rest is
-in `timeline_attachments`, deleted with its entry (and so with its customer). A file is written
-before its row commits; the bytes of a deleted row are removed by `sweep_orphans`, which the
-worker runs, once older than the grace an upload in progress needs.
+The bytes live in the attachment store (`timeline.stores`: a directory, or an S3-compatible
+bucket when configured), named by the attachment's id, so that a merge, which moves entries,
+moves no bytes; the rest is in `timeline_attachments`, deleted with its entry (and so with its
+customer). The bytes are written before their row commits; those of a deleted row are removed
+by `sweep_orphans`, which the worker runs, once older than the grace an upload in progress needs.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import time
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
@@ -32,8 +29,8 @@ from services.customers.timeline.errors import (
     EventEntryIsFixed,
     UnsupportedAttachment,
 )
+from services.customers.timeline.stores import AttachmentNotStored, AttachmentStore
 from shared.db import UnitOfWork, utcnow
-from shared.settings import Settings
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PER_ENTRY = 20
@@ -72,50 +69,6 @@ def safe_filename(name: str | None) -> str:
     base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
     base = _UNSAFE_NAME.sub("_", base).strip(" .")[:255]
     return base or "attachment"
-
-
-class AttachmentStore:
-    """A directory of attachment bytes, one file per attachment id (written atomically)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def of(cls, settings: Settings) -> AttachmentStore:
-        return cls(settings.data_dir / "attachments" / settings.service)
-
-    def path(self, attachment_id: uuid.UUID) -> Path:
-        return self.root / str(attachment_id)
-
-    def save(self, attachment_id: uuid.UUID, data: bytes) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        partial = self.root / f".{attachment_id}.partial"
-        with open(partial, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, self.path(attachment_id))
-
-    def read(self, attachment_id: uuid.UUID) -> bytes:
-        return self.path(attachment_id).read_bytes()
-
-    def delete(self, attachment_id: uuid.UUID) -> None:
-        self.path(attachment_id).unlink(missing_ok=True)
-
-    def stored(self, older_than: float) -> list[uuid.UUID]:
-        """The ids of the files written more than `older_than` seconds ago."""
-        if not self.root.is_dir():
-            return []
-        limit = time.time() - older_than
-        found = []
-        for entry in os.scandir(self.root):
-            try:
-                attachment_id = uuid.UUID(entry.name)
-            except ValueError:
-                continue
-            if entry.stat().st_mtime < limit:
-                found.append(attachment_id)
-        return found
 
 
 @dataclass(frozen=True)
@@ -168,7 +121,7 @@ def add_attachment(
         ).all()
         if len(held) >= MAX_PER_ENTRY:
             raise AttachmentTooLarge(MAX_BYTES, f"an entry holds at most {MAX_PER_ENTRY} files")
-        store.save(attachment.id, data)
+        store.save(attachment.id, data, content_type)
         try:
             uow.session.add(attachment)
             uow.commit()
@@ -194,7 +147,7 @@ def get_attachment(
         view = _view(attachment)
     try:
         return view, store.read(attachment_id)
-    except FileNotFoundError:
+    except AttachmentNotStored:
         raise AttachmentNotFound(attachment_id) from None
 
 

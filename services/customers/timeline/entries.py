@@ -11,8 +11,16 @@ from typing import Any
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from services.customers.models import TimelineEntry
-from services.customers.tagging.set_based import insert_for
+from services.customers.models import ParkedEvent, TimelineEntry
+from services.customers.tagging.set_based import id_in, insert_for
+from services.customers.timeline.parking import park_unknown
+from services.customers.timeline.summary import (
+    PURCHASE,
+    add_to_summaries,
+    delete_summaries,
+    move_push_devices,
+    refresh_summaries,
+)
 from shared.db import table_of, utcnow
 from shared.events.envelope import CloudEvent, parse_time
 from shared.events.owners import inbox_source
@@ -44,7 +52,9 @@ EXTERNAL_TYPES = (
 )
 TIMELINE_TYPES = INTERNAL_TYPES + EXTERNAL_TYPES
 CUSTOM = "custom"
-PURCHASE = "billing.purchase.completed"
+# What a new entry's summary and parking need of it.
+NEW_ENTRY_COLUMNS = ("id", "customer_id", "type", "occurred_at", "amount", "currency",
+                     "event_source", "event_id")  # fmt: skip
 # Not worth keeping on an entry: the contact copy every customer event carries.
 LEFT_OUT = frozenset({"customer", "customer_id"})
 
@@ -76,7 +86,9 @@ def entry_row(event: CloudEvent) -> dict[str, Any] | None:
 
 
 def record_entries(session: Session, events: Sequence[CloudEvent]) -> int:
-    """Add the entries of these events, each once per event (its owner and id); how many new."""
+    """Add the entries of these events, each once per event (its owner and id), count the new
+    ones in their customers' summaries, and keep aside those of customers not known yet; how
+    many entries are new."""
     rows = [row for row in map(entry_row, events) if row is not None]
     if not rows:
         return 0
@@ -84,20 +96,28 @@ def record_entries(session: Session, events: Sequence[CloudEvent]) -> int:
     statement = (
         insert_for(session, table)
         .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
-        .returning(table.c.id)
+        .returning(*(table.c[name] for name in NEW_ENTRY_COLUMNS))
     )
-    return len(session.execute(statement, rows).all())
+    new = [dict(row._mapping) for row in session.execute(statement, rows)]
+    add_to_summaries(session, new)
+    park_unknown(session, new, {(inbox_source(e.type), e.id): e for e in events})
+    return len(new)
 
 
 def move_timeline(session: Session, from_id: uuid.UUID, to_id: uuid.UUID) -> None:
-    """Every entry of one customer becomes another's (a merge)."""
+    """Every entry of one customer becomes another's (a merge), the summary with them."""
     table = table_of(TimelineEntry)
     session.execute(table.update().where(table.c.customer_id == from_id).values(customer_id=to_id))
+    move_push_devices(session, from_id, to_id)
+    delete_summaries(session, [from_id])
+    refresh_summaries(session, [to_id])
 
 
 def delete_timeline(session: Session, *customer_ids: uuid.UUID) -> None:
-    """Forget customers' timelines (the customers are deleted)."""
-    session.execute(delete(TimelineEntry).where(TimelineEntry.customer_id.in_(customer_ids)))
+    """Forget customers' timelines, summaries and parked events (the customers are deleted)."""
+    for model in (TimelineEntry, ParkedEvent):
+        session.execute(delete(model).where(id_in(session, model.customer_id, customer_ids)))
+    delete_summaries(session, customer_ids)
 
 
 def _plain(value: Any) -> Any:

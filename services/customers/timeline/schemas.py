@@ -100,3 +100,6 @@ class SummarySchema(Schema):
     support_requests_count = ma.fields.Integer(dump_only=True)
     last_action_at = ma.fields.AwareDateTime(dump_only=True, allow_none=True)
     last_action_type = ma.fields.String(dump_only=True, allow_none=True)
+    push_devices_count = ma.fields.Integer(
+        dump_only=True, metadata={"description": "Devices registered for push notifications."}
+    )

@@ -6,18 +6,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import nh3
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, TimelineEntry
 from services.customers.profiles.errors import CustomerNotFound
 from services.customers.timeline.attachments import attachments_of
-from services.customers.timeline.entries import CUSTOM, PURCHASE
+from services.customers.timeline.entries import CUSTOM
 from services.customers.timeline.errors import EntryNotFound, EventEntryIsFixed
+from services.customers.timeline.summary import add_to_summaries, refresh_summaries
 from services.customers.timeline.titles import language_of, title_of
 from shared.db import UnitOfWork, utcnow
 
@@ -153,6 +153,11 @@ def add_custom_entry(
         )
         uow.session.add(entry)
         uow.session.flush()
+        # The last action, now.
+        add_to_summaries(
+            uow.session,
+            [{"customer_id": customer_id, "id": entry.id, "type": CUSTOM, "occurred_at": now}],
+        )
         answer = view_of(entry, language)
         uow.commit()
     return answer
@@ -193,6 +198,8 @@ def delete_custom_entry(
         if precondition is not None:
             precondition(entry)
         uow.session.delete(entry)
+        uow.session.flush()
+        refresh_summaries(uow.session, [customer_id])
         uow.commit()
 
 
@@ -210,63 +217,3 @@ def _custom_entry(session: Session, customer_id: uuid.UUID, entry_id: uuid.UUID)
     if entry.type != CUSTOM:
         raise EventEntryIsFixed(entry_id)
     return entry
-
-
-# --- summary (C11) ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Summary:
-    purchases_count: int
-    revenue: dict[str, Decimal]
-    invoices_count: int
-    support_requests_count: int
-    last_action_at: datetime | None
-    last_action_type: str | None
-
-
-def summary_of(reads: sessionmaker[Session], customer_id: uuid.UUID) -> Summary:
-    """A customer's summary, from its timeline: each event counts once (its entry is unique),
-    wherever it arrived in the order."""
-    entries = TimelineEntry.__table__.c
-    mine = entries.customer_id == customer_id
-    with reads() as session:
-        _language(session, customer_id)
-        counts: dict[str, int] = dict(
-            session.execute(
-                select(entries.type, func.count())
-                .where(
-                    mine,
-                    entries.type.in_(
-                        [PURCHASE, "billing.invoice.issued", "support.request.created"]
-                    ),
-                )
-                .group_by(entries.type)
-            ).all()
-        )
-        revenue = {
-            currency: Decimal(total)
-            for currency, total in session.execute(
-                select(entries.currency, func.sum(entries.amount))
-                .where(mine, entries.type == PURCHASE)
-                .group_by(entries.currency)
-            )
-        }
-        last = session.execute(
-            select(entries.occurred_at, entries.type)
-            .where(mine)
-            .order_by(entries.occurred_at.desc(), entries.id.desc())
-            .limit(1)
-        ).one_or_none()
-    return Summary(
-        purchases_count=counts.get(PURCHASE, 0),
-        revenue={currency: _exact(amount) for currency, amount in sorted(revenue.items())},
-        invoices_count=counts.get("billing.invoice.issued", 0),
-        support_requests_count=counts.get("support.request.created", 0),
-        last_action_at=last.occurred_at if last else None,
-        last_action_type=last.type if last else None,
-    )
-
-
-def _exact(amount: Decimal) -> Decimal:
-    """Without trailing zeros past the cents (`12.5000` is `12.50`)."""
-    cents = amount.quantize(Decimal("0.01"))
-    return cents if cents == amount else amount

@@ -15,7 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.customers.timeline import attachments
-from services.customers.timeline.attachments import AttachmentStore, sweep_orphans
+from services.customers.timeline.attachments import sweep_orphans
+from services.customers.timeline.stores import DirectoryStore
 from shared.settings import Settings
 from tests.integration.customers.conftest import closed_port
 from tests.integration.customers.timeline.conftest import purchase
@@ -141,7 +142,7 @@ def test_merge_carries_attachments_and_delete_removes_them_bytes_included(
     url = f"/customers/{duplicate}/timeline/{entry}/attachments"
     attachment = upload(client, deleter, url, PNG, "a.png").get_json()["id"]
     survivor = add_customer()
-    store = AttachmentStore.of(app.extensions["crm"].settings)
+    store = DirectoryStore.of(app.extensions["crm"].settings)
     monkeypatch.setattr(attachments, "SWEEP_GRACE_SECONDS", -1.0)
 
     client.post(

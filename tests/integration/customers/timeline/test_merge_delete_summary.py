@@ -104,6 +104,7 @@ def test_the_summary_counts_each_event_once_in_exact_decimals_per_currency(
     assert empty == {
         "purchases_count": 0, "revenue": {}, "invoices_count": 0,
         "support_requests_count": 0, "last_action_at": None, "last_action_type": None,
+        "push_devices_count": 0,
     }  # fmt: skip
     tenths = [purchase(customer, "0.10", time="2026-11-01T00:00:00Z") for _ in range(3)]
     latest = event(
@@ -128,4 +129,5 @@ def test_the_summary_counts_each_event_once_in_exact_decimals_per_currency(
         "support_requests_count": 1,
         "last_action_at": "2026-11-05T00:00:00+00:00",
         "last_action_type": "support.request.created",
+        "push_devices_count": 0,
     }
