@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.automation.directory import Directory
-from services.automation.facts import facts_of, insert_for, record_customer
+from services.automation.facts import Views, insert_for, record_customer
 from services.automation.models import (
     SETTINGS_ID,
     ActionRequest,
@@ -32,6 +32,7 @@ from services.automation.models import (
 )
 from services.automation.rules.interpreter import evaluate, holds, plain
 from shared.db import UnitOfWork, utcnow
+from shared.logging import correlated
 from shared.service_client import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Trigger:
     fact_key: str
     depth: int = 1
     data: Mapping[str, Any] | None = None
+    correlationid: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The `trigger` of `automation.action_requested`."""
@@ -80,6 +82,7 @@ def chained_trigger(
     reason: str | None,
     own_fact_key: str,
     data: Mapping[str, Any],
+    correlationid: str | None = None,
 ) -> Trigger:
     """The trigger of a customers event: when a rule caused it (`reason: rule:<id>`), it carries
     on the chain that rule's action belonged to (its fact, one level deeper)."""
@@ -94,8 +97,10 @@ def chained_trigger(
             .limit(1)
         ).first()
         if request is not None:
-            return Trigger(event_type, event_id, time, request.fact_key, request.depth + 1, data)
-    return Trigger(event_type, event_id, time, own_fact_key, 1, data)
+            return Trigger(
+                event_type, event_id, time, request.fact_key, request.depth + 1, data, correlationid
+            )
+    return Trigger(event_type, event_id, time, own_fact_key, 1, data, correlationid)
 
 
 def current_settings(session: Session) -> AutomationSettings:
@@ -146,6 +151,104 @@ def ensure_customer_known(
     return True
 
 
+class Evaluation:
+    """The rules one trigger type starts, evaluated for a run of its events at once.
+
+    `add` evaluates every rule against the customer's facts as they stand at that event (the
+    caller applies the run's events one by one); `finish` notes the firings of the whole run in
+    one statement, logs every decision and requests the actions. Rules and settings are read
+    once per run.
+    """
+
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        trigger_type: str,
+        directory: Directory | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.uow, self.directory, self.now = uow, directory, now
+        self.rules = rules_for(uow.session, trigger_type)
+        self.settings = current_settings(uow.session) if self.rules else None
+        self._pending: list[tuple[CustomerFacts, Trigger, Rule, list[Any], str | None]] = []
+        self._unknown: set[uuid.UUID] = set()  # customers nobody could tell about in this run
+
+    def __bool__(self) -> bool:
+        """Whether the trigger starts any rule (when not, nothing needs evaluating)."""
+        return bool(self.rules)
+
+    def add(self, facts: CustomerFacts, trigger: Trigger, views: Views) -> None:
+        """Evaluate every rule for this customer's facts as they are now."""
+        if not self.rules:
+            return
+        assert self.settings is not None
+        known = self._known(facts, views)
+        view = views.of(facts, trigger.data, self.now)
+        for rule in self.rules:
+            results = evaluate(rule.conditions, view, trigger.type)
+            outcome: str | None = None  # fires, unless it already did for this fact
+            if not self.settings.enabled:
+                outcome = AUTOMATION_OFF
+            elif not rule.enabled:
+                outcome = RULE_OFF
+            elif trigger.depth > MAX_DEPTH:
+                outcome = DEPTH_LIMIT
+            elif not known:
+                outcome = UNKNOWN_CUSTOMER
+            elif not holds(results):
+                outcome = CONDITION_FALSE
+            self._pending.append((facts, trigger, rule, results, outcome))
+
+    def _known(self, facts: CustomerFacts, views: Views) -> bool:
+        if facts.customer_id in self._unknown:
+            return False
+        was_known = facts.known
+        known = ensure_customer_known(self.uow.session, facts, self.directory)
+        if not known and not facts.known:
+            self._unknown.add(facts.customer_id)
+        if facts.known and not was_known:
+            views.reload_tags(
+                self.uow.session, facts.customer_id
+            )  # their tags came with the answer
+        return known
+
+    def finish(self) -> list[Decision]:
+        """The run's decisions, logged; the actions of those that fired, requested."""
+        pending, self._pending = self._pending, []
+        first = first_firings(
+            self.uow.session,
+            [(rule.id, facts.customer_id, trigger.fact_key) for facts, trigger, rule, _, outcome
+             in pending if outcome is None],
+        )  # fmt: skip
+        decisions = []
+        for facts, trigger, rule, results, outcome in pending:
+            if outcome is None:
+                key = (rule.id, facts.customer_id, trigger.fact_key)
+                outcome = FIRED if key in first else ALREADY_FIRED
+                first.discard(key)  # the same fact twice in a run fires once
+            if outcome == FIRED:
+                request_actions(self.uow, rule, facts.customer_id, trigger)
+            decisions.append(
+                Decision(
+                    customer_id=facts.customer_id,
+                    rule_id=rule.id,
+                    rule_version=rule.version,
+                    trigger_event_id=trigger.event_id,
+                    trigger_type=trigger.type,
+                    trigger_time=trigger.time,
+                    fact_key=trigger.fact_key,
+                    depth=trigger.depth,
+                    outcome=outcome,
+                    fired=outcome == FIRED,
+                    conditions=[result.as_json() for result in results],
+                    actions=list(rule.actions) if outcome == FIRED else [],
+                    evaluated_at=self.now or utcnow(),
+                )
+            )
+        self.uow.session.add_all(decisions)
+        return decisions
+
+
 def decide(
     uow: UnitOfWork,
     facts: CustomerFacts,
@@ -153,71 +256,44 @@ def decide(
     directory: Directory | None = None,
     now: datetime | None = None,
 ) -> list[Decision]:
-    """Evaluate every rule `trigger` starts for this customer; their decisions."""
-    session = uow.session
-    rules = rules_for(session, trigger.type)
-    if not rules:
+    """Evaluate every rule `trigger` starts for this one customer; their decisions."""
+    evaluation = Evaluation(uow, trigger.type, directory, now)
+    if not evaluation:
         return []
-    settings = current_settings(session)
-    known = ensure_customer_known(session, facts, directory)
-    view = facts_of(session, facts, trigger.data, now)
-    decisions = []
-    for rule in rules:
-        results = evaluate(rule.conditions, view, trigger.type)
-        if not settings.enabled:
-            outcome = AUTOMATION_OFF
-        elif not rule.enabled:
-            outcome = RULE_OFF
-        elif trigger.depth > MAX_DEPTH:
-            outcome = DEPTH_LIMIT
-        elif not known:
-            outcome = UNKNOWN_CUSTOMER
-        elif not holds(results):
-            outcome = CONDITION_FALSE
-        elif not _first_firing(session, rule.id, facts.customer_id, trigger.fact_key):
-            outcome = ALREADY_FIRED
-        else:
-            outcome = FIRED
-            request_actions(uow, rule, facts.customer_id, trigger)
-        decision = Decision(
-            customer_id=facts.customer_id,
-            rule_id=rule.id,
-            rule_version=rule.version,
-            trigger_event_id=trigger.event_id,
-            trigger_type=trigger.type,
-            trigger_time=trigger.time,
-            fact_key=trigger.fact_key,
-            depth=trigger.depth,
-            outcome=outcome,
-            fired=outcome == FIRED,
-            conditions=[result.as_json() for result in results],
-            actions=list(rule.actions) if outcome == FIRED else [],
-            evaluated_at=now or utcnow(),
-        )
-        session.add(decision)
-        decisions.append(decision)
-    return decisions
+    evaluation.add(facts, trigger, Views(uow.session, [facts.customer_id]))
+    return evaluation.finish()
 
 
-def _first_firing(session: Session, rule_id: str, customer_id: uuid.UUID, fact_key: str) -> bool:
-    """Note that the rule fires for this customer on this fact; False if it already did."""
+def first_firings(
+    session: Session, keys: Sequence[tuple[str, uuid.UUID, str]]
+) -> set[tuple[str, uuid.UUID, str]]:
+    """Note that these rules fire for these customers on these facts, in one statement; the
+    keys that had not fired yet."""
+    unique = sorted(set(keys), key=lambda key: (key[0], str(key[1]), key[2]))
+    if not unique:
+        return set()
+    now = utcnow()
     inserted = session.execute(
         insert_for(session, Firing)
-        .values(rule_id=rule_id, customer_id=customer_id, fact_key=fact_key, fired_at=utcnow())
         .on_conflict_do_nothing()
-        .returning(Firing.rule_id)
-    ).first()
-    return inserted is not None
+        .returning(Firing.rule_id, Firing.customer_id, Firing.fact_key),
+        [
+            {"rule_id": rule_id, "customer_id": customer_id, "fact_key": fact, "fired_at": now}
+            for rule_id, customer_id, fact in unique
+        ],
+    )
+    return {(row.rule_id, row.customer_id, row.fact_key) for row in inserted}
 
 
 def request_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> None:
     """One `automation.action_requested` per action, and the chain they continue."""
-    for action in rule.actions:
-        uow.emit(
-            ACTION_REQUESTED,
-            action_data(customer_id, rule.id, action, trigger),
-            subject=str(customer_id),
-        )
+    with correlated(trigger.correlationid, "automation"):
+        for action in rule.actions:
+            uow.emit(
+                ACTION_REQUESTED,
+                action_data(customer_id, rule.id, action, trigger),
+                subject=str(customer_id),
+            )
     uow.session.add(
         ActionRequest(
             rule_id=rule.id,

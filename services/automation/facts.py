@@ -9,7 +9,7 @@ the one of the latest `customer.status_changed`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -55,35 +55,58 @@ def insert_for(session: Session, model: type[Any]) -> Any:
     return module.insert(model)
 
 
-def locked_facts(session: Session, customer_id: uuid.UUID, since: datetime) -> CustomerFacts:
-    """The customer's facts row, created when missing, locked until commit."""
+def lock_facts(
+    session: Session, since: Mapping[uuid.UUID, datetime]
+) -> dict[uuid.UUID, CustomerFacts]:
+    """The facts rows of these customers (keys), created when missing (`since` their value),
+    locked until commit: one statement to create, one to lock, whatever the number of customers.
+    Rows are taken in id order, so that two consumers sharing customers never deadlock."""
+    ids = sorted(since)
+    if not ids:
+        return {}
     session.execute(
-        insert_for(session, CustomerFacts)
-        .values(
-            customer_id=customer_id,
-            known=False,
-            deleted=False,
-            profile={},
-            since=since,
-            **{name: 0 for name in COUNTER_COLUMNS},
-        )
-        .on_conflict_do_nothing()
+        insert_for(session, CustomerFacts).on_conflict_do_nothing(),
+        [
+            {
+                "customer_id": customer_id,
+                "known": False,
+                "deleted": False,
+                "profile": {},
+                "since": since[customer_id],
+                **{name: 0 for name in COUNTER_COLUMNS},
+            }
+            for customer_id in ids
+        ],
     )
-    facts = session.scalars(
+    rows = session.scalars(
         select(CustomerFacts)
-        .where(CustomerFacts.customer_id == customer_id)
+        .where(CustomerFacts.customer_id.in_(ids))
+        .order_by(CustomerFacts.customer_id)
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).one()
-    return facts
+    )
+    return {row.customer_id: row for row in rows}
 
 
-def record_interaction(
-    session: Session, event_type: str, data: Mapping[str, Any], time: datetime
-) -> CustomerFacts:
-    """An external event: its counter, its first time, the last interaction, the revenue."""
-    customer_id: uuid.UUID = data["customer_id"]
-    facts = locked_facts(session, customer_id, time)
+def locked_facts(session: Session, customer_id: uuid.UUID, since: datetime) -> CustomerFacts:
+    """The customer's facts row, created when missing, locked until commit."""
+    return lock_facts(session, {customer_id: since})[customer_id]
+
+
+def earliest(items: Iterable[tuple[uuid.UUID, datetime]]) -> dict[uuid.UUID, datetime]:
+    """Each customer's earliest time among `items` (the `since` of rows `lock_facts` creates)."""
+    first: dict[uuid.UUID, datetime] = {}
+    for customer_id, time in items:
+        if customer_id not in first or time < first[customer_id]:
+            first[customer_id] = time
+    return first
+
+
+def apply_interaction(
+    facts: CustomerFacts, event_type: str, data: Mapping[str, Any], time: datetime
+) -> None:
+    """An external event on a locked row (`lock_facts`): its counter, its first time, the last
+    interaction; the revenue of a purchase is `add_revenue`'s."""
     counter, first = INTERACTIONS[event_type]
     if counter:
         setattr(facts, counter, getattr(facts, counter) + 1)
@@ -95,18 +118,27 @@ def record_interaction(
         facts.last_interaction_at = time
     if time < facts.since:
         facts.since = time
-    if event_type == "billing.purchase.completed":
-        amount = Decimal(data["amount"])
-        statement = insert_for(session, CustomerRevenue).values(
-            customer_id=customer_id, currency=data["currency"], amount=amount
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[CustomerRevenue.customer_id, CustomerRevenue.currency],
-                set_={CustomerRevenue.amount: CustomerRevenue.amount + statement.excluded.amount},
-            )
-        )
-    return facts
+
+
+def add_revenue(session: Session, purchases: Iterable[tuple[uuid.UUID, str, Decimal]]) -> None:
+    """Completed purchases (customer, currency, amount) added to the revenue: one upsert of
+    their sums per (customer, currency), in key order."""
+    sums: dict[tuple[uuid.UUID, str], Decimal] = {}
+    for customer_id, currency, amount in purchases:
+        sums[(customer_id, currency)] = sums.get((customer_id, currency), Decimal(0)) + amount
+    if not sums:
+        return
+    statement = insert_for(session, CustomerRevenue)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CustomerRevenue.customer_id, CustomerRevenue.currency],
+            set_={CustomerRevenue.amount: CustomerRevenue.amount + statement.excluded.amount},
+        ),
+        [
+            {"customer_id": customer_id, "currency": currency, "amount": amount}
+            for (customer_id, currency), amount in sorted(sums.items(), key=lambda kv: kv[0])
+        ],
+    )
 
 
 def record_customer(
@@ -114,6 +146,18 @@ def record_customer(
 ) -> CustomerFacts:
     """The customer's state from customers (`customer.created`, or its answer): known now."""
     facts = locked_facts(session, customer_id, time)
+    apply_customer(session, facts, state, time)
+    return facts
+
+
+def apply_customer(
+    session: Session,
+    facts: CustomerFacts,
+    state: Mapping[str, Any],
+    time: datetime,
+    views: Views | None = None,
+) -> None:
+    """The customer's state from customers on a locked row (its tags too): known now."""
     facts.known = True
     facts.deleted = False
     if "status" in state and (facts.status_at is None or time >= facts.status_at):
@@ -129,39 +173,39 @@ def record_customer(
     for tag_id in state.get("tag_ids", ()):
         session.execute(
             insert_for(session, CustomerFactTag)
-            .values(customer_id=customer_id, tag_id=tag_id)
+            .values(customer_id=facts.customer_id, tag_id=tag_id)
             .on_conflict_do_nothing()
         )
-    return facts
+        if views is not None:
+            views.tagged(facts.customer_id, tag_id, True)
 
 
-def record_profile(session: Session, data: Mapping[str, Any], time: datetime) -> CustomerFacts:
-    """`customer.updated`: the profile fields rules read."""
-    facts = locked_facts(session, data["customer_id"], time)
+def apply_profile(facts: CustomerFacts, data: Mapping[str, Any]) -> None:
+    """`customer.updated` on a locked row: the profile fields rules read."""
     facts.known = True
     facts.profile = plain(dict(data["customer"]))
-    return facts
 
 
-def record_status(session: Session, data: Mapping[str, Any], time: datetime) -> CustomerFacts:
-    """`customer.status_changed`: the status, unless a later change is already recorded."""
-    facts = locked_facts(session, data["customer_id"], time)
+def apply_status(facts: CustomerFacts, data: Mapping[str, Any], time: datetime) -> None:
+    """`customer.status_changed` on a locked row: the status, unless a later change is already
+    recorded; the status key is `note_status`'s."""
     facts.known = True
     if facts.status_at is None or time >= facts.status_at:
         facts.status = data["to"]
         facts.status_at = time
     if data.get("customer") is not None:
         facts.profile = plain(dict(data["customer"]))
-    note_status(session, data["to"])
-    return facts
 
 
-def record_tagging(
-    session: Session, data: Mapping[str, Any], tagged: bool, time: datetime
-) -> CustomerFacts:
-    """`customer.tagged` / `customer.untagged`."""
-    customer_id, tag_id = data["customer_id"], data["tag_id"]
-    facts = locked_facts(session, customer_id, time)
+def apply_tagging(
+    session: Session,
+    facts: CustomerFacts,
+    data: Mapping[str, Any],
+    tagged: bool,
+    views: Views | None = None,
+) -> None:
+    """`customer.tagged` / `customer.untagged` on a locked row."""
+    customer_id, tag_id = facts.customer_id, data["tag_id"]
     facts.known = True
     if tagged:
         session.execute(
@@ -175,7 +219,8 @@ def record_tagging(
                 CustomerFactTag.customer_id == customer_id, CustomerFactTag.tag_id == tag_id
             )
         )
-    return facts
+    if views is not None:
+        views.tagged(customer_id, tag_id, tagged)
 
 
 def record_deleted(session: Session, customer_id: uuid.UUID, time: datetime) -> None:
@@ -185,9 +230,13 @@ def record_deleted(session: Session, customer_id: uuid.UUID, time: datetime) -> 
     session.execute(delete(CustomerFactTag).where(CustomerFactTag.customer_id == customer_id))
 
 
-def note_status(session: Session, key: str) -> None:
-    """A status key customers uses: rules may name it."""
-    session.execute(insert_for(session, KnownStatus).values(key=key).on_conflict_do_nothing())
+def note_status(session: Session, *keys: str) -> None:
+    """Status keys customers uses: rules may name them (one statement for them all)."""
+    if keys:
+        session.execute(
+            insert_for(session, KnownStatus).on_conflict_do_nothing(),
+            [{"key": key} for key in sorted(set(keys))],
+        )
 
 
 def note_tag(session: Session, tag_id: uuid.UUID, name: str) -> None:
@@ -217,40 +266,79 @@ def forget_tag(session: Session, tag_id: uuid.UUID, into: uuid.UUID | None = Non
     session.execute(delete(CustomerFactTag).where(CustomerFactTag.tag_id == tag_id))
 
 
+class Views:
+    """The tags and revenue of some customers, read in one statement each, and kept up to date
+    in memory by a run of events, so that each event's rules read the facts as of that event."""
+
+    def __init__(self, session: Session, customer_ids: Iterable[uuid.UUID]) -> None:
+        ids = sorted(set(customer_ids))
+        self.tags: dict[uuid.UUID, set[uuid.UUID]] = {customer_id: set() for customer_id in ids}
+        self.revenue: dict[uuid.UUID, dict[str, Decimal]] = {customer_id: {} for customer_id in ids}
+        if not ids:
+            return
+        for customer_id, tag_id in session.execute(
+            select(CustomerFactTag.customer_id, CustomerFactTag.tag_id).where(
+                CustomerFactTag.customer_id.in_(ids)
+            )
+        ):
+            self.tags[customer_id].add(tag_id)
+        for row in session.execute(
+            select(
+                CustomerRevenue.customer_id, CustomerRevenue.currency, CustomerRevenue.amount
+            ).where(CustomerRevenue.customer_id.in_(ids))
+        ):
+            self.revenue[row.customer_id][row.currency] = row.amount
+
+    def reload_tags(self, session: Session, customer_id: uuid.UUID) -> None:
+        """Read one customer's tags again (their state came from customers' answer)."""
+        self.tags[customer_id] = set(
+            session.scalars(
+                select(CustomerFactTag.tag_id).where(CustomerFactTag.customer_id == customer_id)
+            )
+        )
+
+    def tagged(self, customer_id: uuid.UUID, tag_id: uuid.UUID, on: bool) -> None:
+        """A tag given (`on`) or taken."""
+        tags = self.tags.setdefault(customer_id, set())
+        if on:
+            tags.add(tag_id)
+        else:
+            tags.discard(tag_id)
+
+    def purchased(self, customer_id: uuid.UUID, currency: str, amount: Decimal) -> None:
+        """A completed purchase."""
+        revenue = self.revenue.setdefault(customer_id, {})
+        revenue[currency] = revenue.get(currency, Decimal(0)) + amount
+
+    def of(
+        self,
+        facts: CustomerFacts,
+        event: Mapping[str, Any] | None = None,
+        now: datetime | None = None,
+    ) -> Facts:
+        """What the interpreter reads of a customer (and of the triggering event's data)."""
+        counters: dict[str, int | None] = {name: getattr(facts, name) for name in COUNTER_COLUMNS}
+        counters["days_since_last_interaction"] = days_since(
+            facts.last_interaction_at or facts.since, now or utcnow()
+        )
+        return Facts(
+            status=facts.status,
+            tags=frozenset(self.tags.get(facts.customer_id, ())),
+            revenue=dict(self.revenue.get(facts.customer_id, {})),
+            counters=counters,
+            customer={**facts.profile, "kind": facts.kind},
+            event=plain(dict(event or {})),
+        )
+
+
 def facts_of(
     session: Session,
     facts: CustomerFacts,
     event: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> Facts:
-    """What the interpreter reads of a customer (and of the triggering event's data)."""
-    customer_id = facts.customer_id
-    tags = frozenset(
-        session.scalars(
-            select(CustomerFactTag.tag_id).where(CustomerFactTag.customer_id == customer_id)
-        )
-    )
-    revenue = {
-        row.currency: row.amount
-        for row in session.execute(
-            select(CustomerRevenue.currency, CustomerRevenue.amount).where(
-                CustomerRevenue.customer_id == customer_id
-            )
-        )
-    }
-    counters: dict[str, int | None] = {name: getattr(facts, name) for name in COUNTER_COLUMNS}
-    counters["days_since_last_interaction"] = days_since(
-        facts.last_interaction_at or facts.since, now or utcnow()
-    )
-    profile = {**facts.profile, "kind": facts.kind}
-    return Facts(
-        status=facts.status,
-        tags=tags,
-        revenue=revenue,
-        counters=counters,
-        customer=profile,
-        event=plain(dict(event or {})),
-    )
+    """What the interpreter reads of one customer (and of the triggering event's data)."""
+    return Views(session, [facts.customer_id]).of(facts, event, now)
 
 
 def days_since(moment: datetime | None, now: datetime) -> int | None:

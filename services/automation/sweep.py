@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.automation import engine
-from services.automation.facts import days_since, facts_of, insert_for
+from services.automation.facts import Views, days_since, insert_for
 from services.automation.models import ActionRequest, CustomerFacts, Decision, Firing, Rule
 from services.automation.rules.builtin import DAYS_FIELD, INACTIVITY
 from services.automation.rules.grammar import SCHEDULE_DAILY
@@ -81,11 +81,40 @@ def day_key(now: datetime) -> str:
     return f"day:{now.date().isoformat()}"
 
 
+def due_for_inactivity(
+    now: datetime, days: int, after: uuid.UUID | None = None, limit: int | None = None
+) -> Select[uuid.UUID, str | None, datetime]:
+    """The selection of the inactivity rule: known, not deleted, active or VIP customers whose
+    last interaction (or first appearance) is `days` old, not fired for today yet; in id order,
+    from after `after`, `limit` of them."""
+    last = func.coalesce(CustomerFacts.last_interaction_at, CustomerFacts.since)
+    already = (
+        select(Firing.customer_id)
+        .where(
+            Firing.rule_id == INACTIVITY,
+            Firing.fact_key == day_key(now),
+            Firing.customer_id == CustomerFacts.customer_id,
+        )
+        .exists()
+    )
+    statement = select(CustomerFacts.customer_id, CustomerFacts.status, last.label("last")).where(
+        CustomerFacts.known.is_(True),
+        CustomerFacts.deleted.is_(False),
+        CustomerFacts.status.in_(INACTIVE_FROM),
+        last <= now - timedelta(days=days),
+        ~already,
+    )
+    if after is not None:
+        statement = statement.where(CustomerFacts.customer_id > after)
+    return statement.order_by(CustomerFacts.customer_id).limit(limit)
+
+
 def sweep_inactivity(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int = CHUNK) -> int:
     """Active and VIP customers without an interaction for `inactivity_days` become inactive:
-    one query finds a chunk of them (not yet fired today), one transaction per chunk."""
+    one query finds a chunk of them (not yet fired today), one transaction per chunk; the next
+    chunk starts after the last id of the previous one (never a scan from the start again)."""
     fact = day_key(now)
-    total = 0
+    total, after = 0, None
     while True:
         with uow_factory() as uow:
             session = uow.session
@@ -93,34 +122,15 @@ def sweep_inactivity(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int =
             rule = session.get(Rule, INACTIVITY)
             if rule is None or not settings.enabled or not rule.enabled:
                 return total
-            cutoff = now - timedelta(days=settings.inactivity_days)
-            last = func.coalesce(CustomerFacts.last_interaction_at, CustomerFacts.since)
-            already = (
-                select(Firing.customer_id)
-                .where(
-                    Firing.rule_id == INACTIVITY,
-                    Firing.fact_key == fact,
-                    Firing.customer_id == CustomerFacts.customer_id,
-                )
-                .exists()
-            )
             due = session.execute(
-                select(CustomerFacts.customer_id, CustomerFacts.status, last.label("last"))
-                .where(
-                    CustomerFacts.known.is_(True),
-                    CustomerFacts.deleted.is_(False),
-                    CustomerFacts.status.in_(INACTIVE_FROM),
-                    last <= cutoff,
-                    ~already,
-                )
-                .order_by(CustomerFacts.customer_id)
-                .limit(chunk)
+                due_for_inactivity(now, settings.inactivity_days, after, chunk)
             ).all()
             if not due:
                 return total
             fired = _fire_many(uow, rule, settings.inactivity_days, due, fact, now)
             uow.commit()
         total += fired
+        after = due[-1].customer_id
 
 
 def _fire_many(
@@ -245,43 +255,39 @@ def sweep_daily_rules(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int 
             if not rows:
                 return fired
             trigger = engine.Trigger(SCHEDULE_DAILY, None, now, fact)
-            for row in rows:
-                view = facts_of(session, row, None, now)
-                for rule in rules:
-                    results = evaluate(rule.conditions, view, SCHEDULE_DAILY)
-                    if not holds(results):
-                        continue
-                    first = session.execute(
-                        insert_for(session, Firing)
-                        .values(
-                            rule_id=rule.id,
-                            customer_id=row.customer_id,
-                            fact_key=fact,
-                            fired_at=now,
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(Firing.rule_id)
-                    ).first()
-                    if first is None:
-                        continue
-                    engine.request_actions(uow, rule, row.customer_id, trigger)
-                    session.add(
-                        Decision(
-                            customer_id=row.customer_id,
-                            rule_id=rule.id,
-                            rule_version=rule.version,
-                            trigger_event_id=None,
-                            trigger_type=SCHEDULE_DAILY,
-                            trigger_time=now,
-                            fact_key=fact,
-                            depth=1,
-                            outcome=engine.FIRED,
-                            fired=True,
-                            conditions=[result.as_json() for result in results],
-                            actions=list(rule.actions),
-                            evaluated_at=now,
-                        )
+            views = Views(session, [row.customer_id for row in rows])
+            holding = [
+                (row, rule, results)
+                for row in rows
+                for view in [views.of(row, None, now)]
+                for rule in rules
+                for results in [evaluate(rule.conditions, view, SCHEDULE_DAILY)]
+                if holds(results)
+            ]
+            first = engine.first_firings(
+                session, [(rule.id, row.customer_id, fact) for row, rule, _ in holding]
+            )
+            for row, rule, results in holding:
+                if (rule.id, row.customer_id, fact) not in first:
+                    continue  # fired today already
+                engine.request_actions(uow, rule, row.customer_id, trigger)
+                session.add(
+                    Decision(
+                        customer_id=row.customer_id,
+                        rule_id=rule.id,
+                        rule_version=rule.version,
+                        trigger_event_id=None,
+                        trigger_type=SCHEDULE_DAILY,
+                        trigger_time=now,
+                        fact_key=fact,
+                        depth=1,
+                        outcome=engine.FIRED,
+                        fired=True,
+                        conditions=[result.as_json() for result in results],
+                        actions=list(rule.actions),
+                        evaluated_at=now,
                     )
-                    fired += 1
+                )
+                fired += 1
             after = rows[-1].customer_id
             uow.commit()
