@@ -72,6 +72,20 @@ def record_consent_changes(
 
     InvalidProfile on `consent` when a channel is switched on without a proof.
     """
+    records = consent_changes(customer, before, after, actor, proof, now)
+    session.add_all(records)
+    return [record.channel for record in records]
+
+
+def consent_changes(
+    customer: Customer,
+    before: Mapping[str, bool],
+    after: Mapping[str, bool],
+    actor: str,
+    proof: ConsentProof | None,
+    now: datetime,
+) -> list[ConsentRecord]:
+    """`record_consent_changes`'s records, not added to a session (an import writes many)."""
     changed = sorted(
         channel
         for channel in before.keys() | after.keys()
@@ -87,16 +101,15 @@ def record_consent_changes(
                 ]
             }
         )
-    for channel in changed:
-        session.add(
-            ConsentRecord(
-                customer_id=customer.id,
-                channel=channel,
-                granted=after.get(channel, False),
-                source=proof.source if proof else WITHDRAWAL_SOURCE,
-                obtained_at=proof.obtained_at if proof else now,
-                recorded_by=actor,
-                recorded_at=now,
-            )
+    return [
+        ConsentRecord(
+            customer_id=customer.id,
+            channel=channel,
+            granted=after.get(channel, False),
+            source=proof.source if proof else WITHDRAWAL_SOURCE,
+            obtained_at=proof.obtained_at if proof else now,
+            recorded_by=actor,
+            recorded_at=now,
         )
-    return changed
+        for channel in changed
+    ]

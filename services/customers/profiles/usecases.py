@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -70,14 +71,30 @@ def create_customer(
 def insert_customer(
     uow: UnitOfWork, body: Mapping[str, Any], actor: str, phone_region: str
 ) -> Customer:
-    """`create_customer` inside the caller's transaction (an import's chunk), not committed:
-    the same checks (status, email taken, names, phones, VAT, consent) and `customer.created`."""
-    proof = proof_from(body)
-    status = body.get("status") or INITIAL_STATUS
-    _refuse_unknown_status(uow.session, status)
+    """`create_customer` inside the caller's transaction, not committed: the same checks
+    (status, email taken, names, phones, VAT, consent) and `customer.created`."""
     if body.get("email"):
         _refuse_taken_email(uow.session, body["email"], None)
     now = utcnow()
+    customer = new_customer(uow.session, body, phone_region, now)
+    uow.session.add(customer)
+    # Consent records are not related to the customer in the mapping: its row goes first.
+    _flush_or_duplicate(uow, customer)
+    record_consent_changes(
+        uow.session, customer, {}, channel_states(customer), actor, proof_from(body), now
+    )
+    uow.emit("customer.created", created_data(customer), subject=str(customer.id))
+    return customer
+
+
+def new_customer(
+    session: Session, body: Mapping[str, Any], phone_region: str, now: datetime
+) -> Customer:
+    """The customer a validated body of `POST /customers` makes, not added to the session
+    (an import writes many at once): status known, names, phones, VAT, every channel off unless
+    the body proves consent; InvalidProfile. Whether the email is taken is the caller's check."""
+    status = body.get("status") or INITIAL_STATUS
+    _refuse_unknown_status(session, status)
     customer = Customer(
         id=uuid.uuid4(),
         kind=body["kind"],
@@ -93,29 +110,26 @@ def insert_customer(
         shipping_addresses=[],
         phones=[],
         newsletter_lists=[],
+        custom_fields={},
         version=1,
         created_at=now,
         updated_at=now,
     )
-    apply_profile(uow.session, customer, body, phone_region)
-    if proof is None:
+    apply_profile(session, customer, body, phone_region)
+    if proof_from(body) is None:
         switch_channels_off(customer)
     refresh_search_fields(customer)
-    uow.session.add(customer)
-    # Consent records are not related to the customer in the mapping: its row goes first.
-    _flush_or_duplicate(uow, customer)
-    record_consent_changes(uow.session, customer, {}, channel_states(customer), actor, proof, now)
-    uow.emit(
-        "customer.created",
-        {
-            "customer_id": str(customer.id),
-            "kind": customer.kind,
-            "status": customer.status,
-            "customer": contact_of(customer),
-        },
-        subject=str(customer.id),
-    )
     return customer
+
+
+def created_data(customer: Customer) -> dict[str, Any]:
+    """The data of `customer.created`."""
+    return {
+        "customer_id": str(customer.id),
+        "kind": customer.kind,
+        "status": customer.status,
+        "customer": contact_of(customer),
+    }
 
 
 def update_customer(
@@ -127,44 +141,53 @@ def update_customer(
     precondition: Precondition | None = None,
 ) -> CustomerView:
     """Change a customer's fields (`customer.updated`); a `status` is a manual status change."""
-    proof = proof_from(body)
-    fields = {name: value for name, value in body.items() if name not in ("status", "consent")}
     with uow:
         customer = locked_customer(uow.session, customer_id)
         if precondition is not None:
             precondition(customer)
-        status = body.get("status")
-        if status is not None:
-            _refuse_unknown_status(uow.session, status)
-        if fields.get("email"):
-            _refuse_taken_email(uow.session, fields["email"], customer.id)
-        before, consent_before = editable_state(customer), channel_states(customer)
-        apply_profile(uow.session, customer, fields, phone_region)
-        after = editable_state(customer)
-        changed = [name for name in before if before[name] != after[name]]
-        now = utcnow()
-        record_consent_changes(
-            uow.session, customer, consent_before, channel_states(customer), actor, proof, now
-        )
-        if changed:
-            refresh_search_fields(customer)
-            customer.version += 1
-            customer.updated_at = now
-            _flush_or_duplicate(uow, customer)
-            uow.emit(
-                "customer.updated",
-                {
-                    "customer_id": str(customer.id),
-                    "changed": changed,
-                    "customer": contact_of(customer),
-                },
-                subject=str(customer.id),
-            )
-        if status is not None:
-            change_status(uow, customer, status, "manual")
+        change_customer(uow, customer, body, actor, phone_region)
         answer = read_back(uow.session, customer.id)
         uow.commit()
     return answer
+
+
+def change_customer(
+    uow: UnitOfWork, customer: Customer, body: Mapping[str, Any], actor: str, phone_region: str
+) -> list[str]:
+    """`update_customer` on a locked customer inside the caller's transaction (an import's
+    chunk), not committed: the same checks and events; the fields that changed."""
+    proof = proof_from(body)
+    fields = {name: value for name, value in body.items() if name not in ("status", "consent")}
+    status = body.get("status")
+    if status is not None:
+        _refuse_unknown_status(uow.session, status)
+    if fields.get("email"):
+        _refuse_taken_email(uow.session, fields["email"], customer.id)
+    before, consent_before = editable_state(customer), channel_states(customer)
+    apply_profile(uow.session, customer, fields, phone_region)
+    after = editable_state(customer)
+    changed = [name for name in before if before[name] != after[name]]
+    now = utcnow()
+    record_consent_changes(
+        uow.session, customer, consent_before, channel_states(customer), actor, proof, now
+    )
+    if changed:
+        refresh_search_fields(customer)
+        customer.version += 1
+        customer.updated_at = now
+        _flush_or_duplicate(uow, customer)
+        uow.emit(
+            "customer.updated",
+            {
+                "customer_id": str(customer.id),
+                "changed": changed,
+                "customer": contact_of(customer),
+            },
+            subject=str(customer.id),
+        )
+    if status is not None:
+        change_status(uow, customer, status, "manual")
+    return changed
 
 
 def delete_customer(
