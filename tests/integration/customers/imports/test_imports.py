@@ -12,64 +12,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from services.customers.imports import usecases
+from services.customers.imports import runner, writing
 from services.customers.imports.models import ImportJob
 from services.customers.models import Customer, CustomerTag
 from shared.db import utcnow
+from tests.integration.customers.imports.conftest import (
+    TAGS_DOWN,
+    CountingCatalogue,
+    Headers,
+    upload,
+)
 
-Headers = dict[str, str]
-
-
-class FakeTags:
-    """The tags service as the import sees it: get-or-create by name, each call recorded."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-        self.tags: dict[str, dict[str, Any]] = {}
-
-    def ensure(self, names: list[str]) -> list[dict[str, Any]]:
-        self.calls.append(list(names))
-        for name in names:
-            self.tags.setdefault(
-                name.casefold(),
-                {
-                    "id": uuid.uuid4(),
-                    "name": name,
-                    "color": "#123456",
-                    "order": None,
-                    "is_fixed": False,
-                    "updated_at": utcnow(),
-                },
-            )
-        return [self.tags[name.casefold()] for name in names]
-
-
-@pytest.fixture
-def importer(make_token: Callable[..., Headers]) -> Headers:
-    return make_token("customers:read", "customers:import")
-
-
-@pytest.fixture
-def tags() -> FakeTags:
-    return FakeTags()
-
-
-@pytest.fixture
-def work(app: Flask, tags: FakeTags) -> Callable[..., int]:
-    """Run the worker's import job now, as the customers worker does."""
-
-    def _work(chunk_size: int = 2) -> int:
-        return usecases.run_queued_imports(
-            app.extensions["crm"].uow, chunk_size, lambda: tags, "FR"
-        )
-
-    return _work
-
-
-def upload(client: FlaskClient, headers: Headers, data: bytes, query: str = "") -> Any:
-    return client.post(
-        f"/customers/imports{query}", data=data, headers={**headers, "Content-Type": "text/csv"}
-    )
+pytestmark = pytest.mark.needs_postgres
 
 
 def customers(app: Flask) -> list[Customer]:
@@ -94,7 +48,7 @@ def test_an_import_accepts_good_rows_and_reports_bad_ones(
     client: FlaskClient,
     importer: Headers,
     work: Callable[..., int],
-    tags: FakeTags,
+    tags: CountingCatalogue,
     outbox: Callable[..., list[dict[str, Any]]],
 ) -> None:
     answer = upload(client, importer, GOOD_AND_BAD)
@@ -150,7 +104,7 @@ def test_a_dry_run_validates_and_writes_nothing(
     client: FlaskClient,
     importer: Headers,
     work: Callable[..., int],
-    tags: FakeTags,
+    tags: CountingCatalogue,
     outbox: Callable[..., list[dict[str, Any]]],
 ) -> None:
     job_id = upload(client, importer, GOOD_AND_BAD, "?dry_run=true").json["id"]
@@ -177,34 +131,51 @@ def test_an_email_already_known_is_skipped_by_default(
 
 
 def test_a_worker_that_died_mid_import_resumes_without_doubling_a_row(
-    app: Flask, client: FlaskClient, importer: Headers, work: Callable[..., int], tags: FakeTags
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    work: Callable[..., int],
+    tags: CountingCatalogue,
+    outbox: Callable[..., list[dict[str, Any]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = b"Nom,Email,Tags\n" + b"".join(
         f"N{i},n{i}@example.com,t{i % 2}\n".encode() for i in range(7)
     )
     job_id = uuid.UUID(upload(client, importer, data).json["id"])
-    uow = app.extensions["crm"].uow
-    # A worker claims it, prepares it, commits one chunk of 3 rows, and dies.
-    claimed = usecases.claim_next_import(uow())
-    assert claimed is not None
-    usecases._prepare(uow, job_id, claimed[1], tags)
-    with app.extensions["crm"].session_factory() as session:
-        encoding = session.get(ImportJob, job_id).encoding  # type: ignore[union-attr]
-    rows = usecases.CsvFile(usecases._file(uow.session_factory, job_id), encoding).rows()
-    assert usecases._run_chunk(uow, job_id, claimed[1], [next(rows) for _ in range(3)], "FR")
-    assert len(customers(app)) == 3
+    real_write = writing.write_new_customers
+    calls = []
+
+    def dies_in_its_second_chunk(*args: Any) -> set[int]:
+        written = real_write(*args)
+        calls.append(written)
+        if len(calls) == 2:  # the chunk's rows are written, not committed: the worker dies
+            raise SystemExit("killed")
+        return written
+
+    monkeypatch.setattr(runner, "write_new_customers", dies_in_its_second_chunk)
+    with pytest.raises(SystemExit):
+        work(3)
+    # The first chunk (3 rows) is committed; the second is gone with the worker.
+    assert sorted(c.last_name or "" for c in customers(app)) == ["N0", "N1", "N2"]
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["processed"], job["accepted"]) == ("running", 3, 3)
+    monkeypatch.setattr(runner, "write_new_customers", real_write)
     # Not abandoned yet: nobody takes it over.
-    assert work() == 0
+    assert work(3) == 0
     with app.extensions["crm"].session_factory() as session:
-        job = session.get(ImportJob, job_id)
-        assert job is not None
+        row = session.get(ImportJob, job_id)
+        assert row is not None
         stale = (utcnow() - timedelta(minutes=5)).isoformat()
-        job.params = {**job.params, "progress": {**job.params["progress"], "heartbeat_at": stale}}
+        row.params = {**row.params, "progress": {**row.params["progress"], "heartbeat_at": stale}}
         session.commit()
-    assert work() == 1
-    job_answer = client.get(f"/customers/imports/{job_id}", headers=importer).json
-    assert (job_answer["status"], job_answer["accepted"], job_answer["rejected"]) == ("done", 7, 0)
+    assert work(3) == 1
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["total"], job["processed"]) == ("done", 7, 7)
+    assert (job["accepted"], job["rejected"], job["skipped"]) == (7, 0, 0)
     assert sorted(c.last_name or "" for c in customers(app)) == [f"N{i}" for i in range(7)]
+    assert len(outbox("customer.created")) == 7
+    assert len(outbox("customer.tagged")) == 7
     assert len(tags.calls) == 1  # the second worker did not ask again
 
 
@@ -270,3 +241,101 @@ def test_imports_are_listed(client: FlaskClient, importer: Headers) -> None:
     upload(client, importer, b"Nom\nLi\n")
     items = client.get("/customers/imports", headers=importer).json["items"]
     assert [item["status"] for item in items] == ["queued"]
+
+
+def test_on_duplicate_update_applies_each_row_to_the_customer_as_patch_would(
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    writer: Headers,
+    work: Callable[..., int],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    acme = client.post(
+        "/customers",
+        json={"kind": "company", "company_name": "ACME", "email": "acme@example.com"},
+        headers=writer,
+    ).json
+    one = client.post(
+        "/customers",
+        json={"kind": "individual", "last_name": "One", "email": "one@example.com"},
+        headers=writer,
+    ).json
+    data = (
+        "Société,Nom,Email,Langue,Tags\n"
+        "ACME SA,,ACME@example.com,fr,VIP\n"  # no kind column: ACME stays a company
+        ",Uno,one@example.com,xx_YY,\n"  # refused as PATCH refuses it: nothing changes
+        ",Two,two@example.com,en,\n"
+    ).encode()
+    job_id = upload(client, importer, data, "?on_duplicate=update").json["id"]
+    work()
+
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["on_duplicate"]) == ("done", "update")
+    assert (job["accepted"], job["updated"], job["skipped"], job["rejected"]) == (1, 1, 0, 1)
+    assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "language")]
+    after = client.get(f"/customers/{acme['id']}", headers=writer).json
+    assert (after["kind"], after["company_name"], after["language"]) == ("company", "ACME SA", "fr")
+    assert [tag["name"] for tag in after["tags"]] == ["VIP"]
+    assert client.get(f"/customers/{one['id']}", headers=writer).json["last_name"] == "One"
+    updated = outbox("customer.updated")
+    assert [(e["subject"], sorted(e["data"]["changed"])) for e in updated] == [
+        (acme["id"], ["company_name", "email", "language"])  # as written in the file
+    ]
+    assert len(outbox("customer.created")) == 3  # two by the API, one by the import
+
+
+def test_the_events_of_an_import_are_those_of_post_customers(
+    client: FlaskClient,
+    importer: Headers,
+    writer: Headers,
+    work: Callable[..., int],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    upload(client, importer, "Prénom,Nom,Email,Tags\nÉlodie,Dupré,e@example.com,VIP\n".encode())
+    work()
+    by_api = client.post(
+        "/customers",
+        json={"kind": "individual", "first_name": "Élodie", "last_name": "Dupré"},
+        headers=writer,
+    ).json
+    imported, created = outbox("customer.created")
+    assert created["subject"] == by_api["id"]
+    assert imported["data"]["customer"] == {**created["data"]["customer"], "email": "e@example.com"}
+    assert {k: v for k, v in imported["data"].items() if k not in ("customer_id", "customer")} == {
+        "kind": "individual",
+        "status": "lead",
+    }
+    assert imported["correlationid"]
+    (tagged,) = outbox("customer.tagged")
+    assert (tagged["data"]["tag_name"], tagged["data"]["reason"]) == ("VIP", "import")
+    assert tagged["data"]["customer_id"] == imported["subject"]
+
+
+@pytest.mark.parametrize("tags_base_url", [TAGS_DOWN], indirect=True)
+def test_with_the_tags_service_down_an_import_with_tags_fails_whole_and_writes_nothing(
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    work: Callable[..., int],
+    outbox: Callable[..., list[dict[str, Any]]],
+) -> None:
+    data = b"Nom,Email,Tags\nLi,li@example.com,VIP\nMo,mo@example.com,\n"
+    job_id = upload(client, importer, data).json["id"]
+    assert work() == 1
+
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["processed"], job["accepted"]) == ("failed", 0, 0)
+    assert "tags" in job["error"] and "try again" in job["error"]
+    assert customers(app) == []
+    assert outbox() == []
+
+
+@pytest.mark.parametrize("tags_base_url", [TAGS_DOWN], indirect=True)
+def test_with_the_tags_service_down_an_import_without_tags_goes_in(
+    client: FlaskClient, importer: Headers, work: Callable[..., int]
+) -> None:
+    job_id = upload(client, importer, b"Nom,Email\nLi,li@example.com\n").json["id"]
+    work()
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["accepted"]) == ("done", 1)

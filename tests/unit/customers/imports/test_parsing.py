@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from services.customers.imports.columns import read_header, row_body
 from services.customers.imports.parsing import (
     CsvFile,
     EncodingDetector,
@@ -13,8 +14,6 @@ from services.customers.imports.parsing import (
     detect_delimiter,
     detect_encoding,
     iter_chunks,
-    read_header,
-    row_body,
 )
 
 

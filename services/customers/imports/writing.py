@@ -1,0 +1,266 @@
+"""Writing a chunk's new customers set-based, with their phones, lists, consents and tags, and
+one `customer.created` per customer and one `customer.tagged` per tag (reason `import`).
+
+PostgreSQL: the rows are COPied into a temporary staging table (dropped at commit), then each
+table is filled by one `INSERT … SELECT` from it, and the events are built by PostgreSQL in the
+statements that insert (`set_based.emit_in_sql`), as bulk actions build theirs. A customer whose
+email another request took since the chunk looked (`ON CONFLICT DO NOTHING`) is left out, with
+everything of theirs; the caller learns which. SQLite (the embedded mode) inserts the same
+records with `executemany` and writes the events through `emit_many`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+
+from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
+from services.customers.imports.rows import NewCustomer
+from services.customers.models import (
+    ConsentRecord,
+    Customer,
+    CustomerTag,
+    NewsletterSubscription,
+    Phone,
+    TagView,
+)
+from services.customers.profiles.usecases import created_data
+from services.customers.tagging.set_based import emit_in_sql, tagging_json
+from services.customers.tagging.usecases import emit_tagging, tag_names
+from shared.db import UnitOfWork, UtcDateTime, table_of
+
+IMPORT = "import"
+"""The reason of the `customer.tagged` events of an import."""
+
+CUSTOMERS = table_of(Customer)
+CUSTOMER_COLUMNS = tuple(column.name for column in CUSTOMERS.columns)
+PHONE_FIELDS = ("position", "number", "type", "sms", "whatsapp", "viber")
+CONSENT_FIELDS = ("channel", "granted", "source", "obtained_at", "recorded_by", "recorded_at")
+EXTRA = ("row", "phones", "lists", "consents", "tag_ids")
+STAGING = Table(
+    "customer_import_staging",
+    MetaData(),
+    *(Column(column.name, column.type) for column in CUSTOMERS.columns),
+    Column("row", Integer),
+    Column("phones", JSON),
+    Column("lists", JSON),
+    Column("consents", JSON),
+    Column("tag_ids", JSON),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+def write_new_customers(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime) -> set[int]:
+    """Insert these customers and everything of theirs, with their events; the rows written
+    (a row whose email was taken meanwhile is not)."""
+    if not new:
+        return set()
+    if uow.session.get_bind().dialect.name == "postgresql":
+        return _write_postgresql(uow, new, now)
+    return _write_executemany(uow, new, now)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+def _write_postgresql(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime) -> set[int]:
+    session = uow.session
+    connection = session.connection()
+    STAGING.create(connection)
+    cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    columns = ", ".join(f'"{name}"' for name in (*CUSTOMER_COLUMNS, *EXTRA))
+    with cursor, cursor.copy(f"COPY {STAGING.name} ({columns}) FROM STDIN") as copy:
+        for item in new:
+            copy.write_row(_staged_row(item))
+    staging = STAGING
+    inserted = (
+        postgresql.insert(CUSTOMERS)
+        .from_select(
+            list(CUSTOMER_COLUMNS),
+            select(*(staging.c[name] for name in CUSTOMER_COLUMNS)).order_by(staging.c.row),
+        )
+        .on_conflict_do_nothing()
+        .returning(
+            CUSTOMERS.c.id,
+            CUSTOMERS.c.kind,
+            CUSTOMERS.c.status,
+            *(CUSTOMERS.c[name] for name in CONTACT_FIELDS),
+        )
+        .cte("inserted")
+    )
+    data = func.json_build_object(
+        "customer_id", cast(inserted.c.id, Text),
+        "kind", inserted.c.kind,
+        "status", inserted.c.status,
+        "customer", contact_json(inserted.c),
+    )  # fmt: skip
+    events = select(data.label("data"), cast(inserted.c.id, Text).label("subject"))
+    written = emit_in_sql(uow, "customer.created", events, inserted)
+    if written < len(new):
+        # Rows another request's customer took the email of: leave the staging without them.
+        session.execute(
+            text(
+                f"DELETE FROM {STAGING.name} s"
+                " WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = s.id)"
+            )
+        )
+    for statement in _CHILDREN:
+        session.execute(text(statement))
+    _tag_postgresql(uow, now)
+    rows = session.execute(text(f"SELECT row FROM {STAGING.name}")).scalars()
+    return set(rows)
+
+
+_CHILDREN = (
+    f"INSERT INTO customer_phones ({', '.join(PHONE_FIELDS)}, customer_id)"
+    f" SELECT p.*, s.id FROM {STAGING.name} s, json_to_recordset(s.phones)"
+    " AS p(position integer, number text, type text, sms boolean, whatsapp boolean,"
+    " viber boolean)",
+    "INSERT INTO customer_newsletter_lists (customer_id, list_name)"
+    f" SELECT s.id, l.name FROM {STAGING.name} s, json_array_elements_text(s.lists) AS l(name)",
+    f"INSERT INTO consent_records (customer_id, {', '.join(CONSENT_FIELDS)})"
+    f" SELECT s.id, c.* FROM {STAGING.name} s, json_to_recordset(s.consents)"
+    " AS c(channel text, granted boolean, source text, obtained_at timestamptz,"
+    " recorded_by text, recorded_at timestamptz)",
+)
+
+
+def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
+    """The staged customers' tag links and their `customer.tagged` events, in one statement."""
+    staging = STAGING
+    tag = func.json_array_elements_text(staging.c.tag_ids).table_valued("value").alias("tag")
+    links = (
+        postgresql.insert(CustomerTag)
+        .from_select(
+            ["customer_id", "tag_id", "created_at"],
+            select(
+                staging.c.id,
+                cast(tag.c.value, CustomerTag.tag_id.type),
+                literal(now, UtcDateTime()),
+            ).select_from(staging.join(tag, literal(True))),
+        )
+        .on_conflict_do_nothing()
+        .returning(CustomerTag.customer_id, CustomerTag.tag_id)
+        .cte("links")
+    )
+    tags = table_of(TagView)
+    events = select(
+        tagging_json(
+            links.c.customer_id, links.c.tag_id, tags.c.name, IMPORT, contact_json(staging.c)
+        ).label("data"),
+        cast(links.c.customer_id, Text).label("subject"),
+    ).select_from(
+        links.join(staging, staging.c.id == links.c.customer_id).outerjoin(
+            tags, tags.c.id == links.c.tag_id
+        )
+    )
+    emit_in_sql(uow, "customer.tagged", events, links)
+
+
+def _staged_row(item: NewCustomer) -> list[Any]:
+    customer = item.customer
+    values = [_copy_value(getattr(customer, name)) for name in CUSTOMER_COLUMNS]
+    phones = [{name: getattr(phone, name) for name in PHONE_FIELDS} for phone in customer.phones]
+    lists = [subscription.list_name for subscription in customer.newsletter_lists]
+    consents = [
+        {name: _json_value(getattr(record, name)) for name in CONSENT_FIELDS}
+        for record in item.consents
+    ]
+    return [
+        *values,
+        item.row.number,
+        json.dumps(phones),
+        json.dumps(lists),
+        json.dumps(consents),
+        json.dumps([str(tag_id) for tag_id in item.tag_ids]),
+    ]
+
+
+def _copy_value(value: Any) -> Any:
+    """A column's value as COPY takes it (JSON columns as their text)."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_json_value)
+    return value
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    return value
+
+
+# --- SQLite (and any other backend) -------------------------------------------------------------
+def _write_executemany(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime) -> set[int]:
+    session = uow.session
+    session.execute(
+        insert(Customer),
+        [{name: getattr(item.customer, name) for name in CUSTOMER_COLUMNS} for item in new],
+    )
+    children: list[tuple[Any, list[dict[str, Any]]]] = [
+        (
+            Phone,
+            [
+                {"customer_id": item.customer.id, **{n: getattr(p, n) for n in PHONE_FIELDS}}
+                for item in new
+                for p in item.customer.phones
+            ],
+        ),
+        (
+            NewsletterSubscription,
+            [
+                {"customer_id": item.customer.id, "list_name": s.list_name}
+                for item in new
+                for s in item.customer.newsletter_lists
+            ],
+        ),
+        (
+            ConsentRecord,
+            [
+                {"customer_id": item.customer.id, **{n: getattr(r, n) for n in CONSENT_FIELDS}}
+                for item in new
+                for r in item.consents
+            ],
+        ),
+        (
+            CustomerTag,
+            [
+                {"customer_id": item.customer.id, "tag_id": tag_id, "created_at": now}
+                for item in new
+                for tag_id in dict.fromkeys(item.tag_ids)
+            ],
+        ),
+    ]
+    for model, values in children:
+        if values:
+            session.execute(insert(model), values)
+    uow.emit_many(
+        "customer.created",
+        ((created_data(item.customer), str(item.customer.id)) for item in new),
+    )
+    pairs = [(item.customer.id, tag_id) for item in new for tag_id in dict.fromkeys(item.tag_ids)]
+    if pairs:
+        contacts = {item.customer.id: contact_of(item.customer) for item in new}
+        names = tag_names(session, {tag_id for _, tag_id in pairs})
+        emit_tagging(uow, "customer.tagged", pairs, names, IMPORT, contacts)
+    return {item.row.number for item in new}
