@@ -14,6 +14,7 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
     from bench.bench_http import bench_http
+    from bench.bench_imports import bench_imports
     from bench.bench_latency import bench_latency
 
     return {
@@ -21,6 +22,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "latency": bench_latency,
         "http": bench_http,
         "customers": bench_customers,
+        "imports": bench_imports,
     }
 
 
