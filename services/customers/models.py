@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import NAMING_CONVENTION, BigId, UtcDateTime, utcnow
@@ -36,6 +37,8 @@ DEFAULT_STATUSES = (
     ("inactive", "Inactive", 5),
 )
 INITIAL_STATUS = "lead"
+# JSON everywhere, JSONB on PostgreSQL: containment (`@>`) and its GIN index serve `cf.<key>`.
+JSON_DOCUMENT = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Base(DeclarativeBase):
@@ -113,6 +116,13 @@ class Customer(Base):
                 ("postal_code", "address_postal_code"),
             )
         ),
+        # `cf.<key>=<value>` filters as `custom_fields @> {"key": value}` (migration 0013).
+        Index(
+            "ix_customers_custom_fields",
+            "custom_fields",
+            postgresql_using="gin",
+            postgresql_ops={"custom_fields": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -150,6 +160,10 @@ class Customer(Base):
     source_device: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    # Values of the custom fields staff define (C13), by key; checked by `services.customers.fields`.
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(
+        JSON_DOCUMENT, default=dict, server_default=text("'{}'")
+    )
     login_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     email_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
     # Lower-cased names, company, email and phone digits: what `q` searches (pg_trgm on PG).

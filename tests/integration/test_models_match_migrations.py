@@ -24,6 +24,8 @@ from tests.conftest import settings_for
 
 def _differences(url: str, service: str) -> list[object]:
     models = importlib.import_module(f"services.{service}.models")
+    # A feature package's tables (imports, custom fields) are mapped when its app imports them.
+    importlib.import_module(f"services.{service}.app")
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as connection:

@@ -16,14 +16,19 @@ import marshmallow as ma
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from services.customers.fields.filters import custom_field_conditions
+from services.customers.fields.rules import KEY_PATTERN, KEY_RULE
 from services.customers.models import Customer, CustomerTag, NewsletterSubscription, Segment
 from shared.api import Refusal, Schema
+from shared.text import SINGLE_LINE_MESSAGE, has_control_characters
 
 KINDS = ("individual", "company")
 GENDERS = ("female", "male", "other", "unspecified")
 TAGS_MATCH = ("any", "all")
 MAX_TAGS = 50
 MAX_SEARCH_WORDS = 8
+MAX_CUSTOM_FIELD_FILTERS = 20
+CUSTOM_FIELD_PREFIX = "cf."
 SEARCH_MAX_LENGTH = 200
 
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
@@ -89,6 +94,27 @@ class FilterText(ma.fields.String):
         if not text:
             raise self.make_error("blank")
         return text
+
+
+class CustomFieldFilters(ma.fields.Dict):
+    """`cf.<key>=<value>` parameters, gathered by key (`{"loyalty": "gold"}`); each value is read
+    by its field's type when the conditions are built (`fields.filters`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            keys=ma.fields.String(validate=ma.validate.Regexp(KEY_PATTERN, error=KEY_RULE)),
+            values=FilterText(200),
+            validate=ma.validate.Length(min=1, max=MAX_CUSTOM_FIELD_FILTERS),
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        # The parameters arrive as `cf.<key>`, which the schema's check of raw text never saw.
+        if isinstance(value, Mapping):
+            bad = [key for key, text in value.items() if has_control_characters(str(text))]
+            if bad:
+                raise ma.ValidationError({key: [SINGLE_LINE_MESSAGE] for key in bad})
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class SearchText(ma.fields.String):
@@ -218,12 +244,39 @@ class CustomerFilterSchema(Schema):
     segment = ma.fields.UUID(
         metadata={"description": "A saved filter's id; it applies together with the others."}
     )
+    cf = CustomFieldFilters(
+        metadata={
+            "description": "Custom fields, each written `cf.<key>=<value>` (e.g. "
+            "`cf.loyalty=gold`, `cf.employees=12`, `cf.vip=true`, `cf.since=2024-05-31`): "
+            "customers whose value is exactly that."
+        }
+    )
 
     @ma.pre_load
     def _one_tag_as_a_list(self, data: Any, **kwargs: Any) -> Any:
         # A JSON filter (segment, bulk action) may say "tag": "<id>" for one tag.
         if isinstance(data, Mapping) and isinstance(data.get("tag"), str):
             return {**data, "tag": [data["tag"]]}
+        return data
+
+    @ma.pre_load
+    @ma.pre_dump
+    def _custom_fields_by_key(self, data: Any, **kwargs: Any) -> Any:
+        # `cf.<key>=<value>` parameters (or keys of a stored filter) become `cf: {key: value}`.
+        if not isinstance(data, Mapping):
+            return data
+        names = [name for name in data if str(name).startswith(CUSTOM_FIELD_PREFIX)]
+        if not names:
+            return data
+        rest = {name: data[name] for name in data if name not in names}
+        rest["cf"] = {name[len(CUSTOM_FIELD_PREFIX) :]: data[name] for name in names}
+        return rest
+
+    @ma.post_dump
+    def _custom_fields_as_parameters(self, data: dict[str, Any], **kwargs: Any) -> Any:
+        # Stored and answered as the parameters are written: `cf.<key>`.
+        for key, value in (data.pop("cf", None) or {}).items():
+            data[f"{CUSTOM_FIELD_PREFIX}{key}"] = value
         return data
 
     @ma.post_load
@@ -351,9 +404,14 @@ def segment_filter(session: Session, segment_id: uuid.UUID) -> dict[str, Any]:
 
 def customer_conditions(session: Session, params: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     """Every SQL condition of loaded list parameters, the `segment` one resolved (AND)."""
-    conditions = filter_conditions(params)
+    conditions = filter_conditions(params) + custom_field_conditions(
+        session, params.get("cf") or {}
+    )
     if params.get("segment") is not None:
-        conditions += filter_conditions(segment_filter(session, params["segment"]))
+        saved = segment_filter(session, params["segment"])
+        conditions += filter_conditions(saved) + custom_field_conditions(
+            session, saved.get("cf") or {}
+        )
     return conditions
 
 

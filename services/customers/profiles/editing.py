@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from services.customers.fields.values import custom_field_errors
 from services.customers.models import Customer, NewsletterSubscription, Phone
 from services.customers.profiles import validation
 from services.customers.profiles.consent import PHONE_CHANNELS
@@ -67,6 +69,7 @@ def editable_state(customer: Customer) -> dict[str, Any]:
         billing=billing_of(customer),
         shipping_addresses=list(customer.shipping_addresses or []),
         source=source_of(customer),
+        custom_fields=dict(customer.custom_fields or {}),
     )
     return state
 
@@ -78,6 +81,8 @@ def apply_profile(
 
     Objects (address, billing, source) are merged into what the customer has; lists (phones,
     newsletter lists, shipping addresses) are replaced; null clears a field or an object.
+    `custom_fields` are merged key by key (null removes one) and checked against the definitions
+    of the customer's kind; a customer not yet in the database must have every required one.
     """
     errors: dict[str, Any] = {}
     with session.no_autoflush:
@@ -110,6 +115,12 @@ def apply_profile(
             customer.kind, customer.first_name, customer.last_name, customer.company_name
         )
     )
+    creating = inspect(customer).transient or inspect(customer).pending
+    checked = creating or "custom_fields" in body or "kind" in body
+    if checked and (
+        custom := custom_field_errors(session, customer, body.get("custom_fields"), creating)
+    ):
+        errors["custom_fields"] = custom
     if errors:
         raise InvalidProfile(errors)
 

@@ -33,7 +33,7 @@ VIEW_COLUMN_NAMES = (
     "shipping_addresses", "is_supplier", "is_conflict", "status", "source_channel",
     "source_campaign", "utm_source", "utm_medium", "utm_campaign", "source_device", "notes",
     "discount_percent", "login_enabled", "email_confirmed", "version", "sort_name",
-    "created_at", "updated_at",
+    "custom_fields", "created_at", "updated_at",
 )  # fmt: skip
 VIEW_COLUMNS = tuple(_customers[name] for name in VIEW_COLUMN_NAMES)
 PHONE_FIELDS = ("number", "type", "sms", "whatsapp", "viber")
@@ -119,6 +119,11 @@ def login_of(row: CustomerView) -> dict[str, Any]:
     return {"enabled": bool(row.login_enabled), "email_confirmed": bool(row.email_confirmed)}
 
 
+def custom_fields_of(row: Any) -> dict[str, Any]:
+    """The custom field values by key (none is an empty object)."""
+    return dict(row.custom_fields or {})
+
+
 def _first(values: list[Any]) -> Any:
     return values[0]
 
@@ -177,6 +182,7 @@ def customer_json(row: CustomerView) -> dict[str, Any]:
         "notes": _text(row.notes),
         "discount_percent": None if discount is None else format(discount, "f"),
         "login": login_of(row),
+        "custom_fields": custom_fields_of(row),
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
     }
@@ -190,5 +196,6 @@ DERIVED_FIELDS: dict[str, Any] = {
     "source": source_of,
     "billing": billing_of,
     "login": login_of,
+    "custom_fields": custom_fields_of,
 }
 """The contract fields that are not a column of the view row, each from the row."""

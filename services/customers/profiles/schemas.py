@@ -15,6 +15,7 @@ from typing import Any
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
+from services.customers.fields.rules import KEY_PATTERN, KEY_RULE
 from services.customers.profiles import validation
 from services.customers.profiles.representation import DERIVED_FIELDS, customer_json
 from shared.api import Schema
@@ -25,6 +26,7 @@ READ_ONLY_FIELDS = ("id", "tags", "login", "created_at", "updated_at")
 MAX_PHONES = 20
 MAX_SHIPPING_ADDRESSES = 20
 MAX_NEWSLETTER_LISTS = 100
+MAX_CUSTOM_FIELDS = 200
 # A consent obtained "now" on a device whose clock runs a little ahead is not in the future.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -118,6 +120,36 @@ class Flag(ma.fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+class CustomFieldValues(ma.fields.Dict):
+    """`custom_fields {key: value}`: JSON scalars by key; the definitions of the customer's kind
+    check each value (`services.customers.fields.values`); null removes one (PATCH merges)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            keys=ma.fields.String(validate=ma.validate.Regexp(KEY_PATTERN, error=KEY_RULE)),
+            values=ma.fields.Raw(allow_none=True),
+            validate=ma.validate.Length(max=MAX_CUSTOM_FIELDS),
+            metadata={
+                "description": "Values of the custom fields defined for the customer's kind "
+                "(GET /customers/fields), by key: text, number, date (YYYY-MM-DD), boolean or one "
+                "of a choice's options; null removes a value.",
+                "example": {"loyalty_level": "gold", "employees": 12},
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        loaded = super()._deserialize(value, attr, data, **kwargs)
+        nested = {
+            key: ["a custom field takes a text, a number, a date, true or false, or null"]
+            for key, item in loaded.items()
+            if isinstance(item, dict | list)
+        }
+        if nested:
+            raise ma.ValidationError(nested)
+        return loaded
 
 
 # --- nested parts -------------------------------------------------------------------------------
@@ -244,6 +276,7 @@ class _ProfileInput(Schema):
         ConsentSchema,
         metadata={"description": "how and when the consent to the channels switched on was got"},
     )
+    custom_fields = CustomFieldValues()
 
     @ma.pre_load
     def _refuse_read_only_fields(self, data: Any, **_: Any) -> Any:
@@ -318,6 +351,7 @@ class CustomerSchema(Schema):
     notes = ma.fields.String(allow_none=True)
     discount_percent = DiscountRate(allow_none=True, metadata={"example": "12.50"})
     login = ma.fields.Nested(LoginSchema, required=True)
+    custom_fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw(), required=True)
     created_at = ma.fields.AwareDateTime(required=True)
     updated_at = ma.fields.AwareDateTime(required=True)
 

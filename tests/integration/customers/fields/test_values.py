@@ -1,0 +1,157 @@
+"""Custom field values on customers: every type checked on create and edit, 422 naming the field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from shared.db import OutboxMessage
+
+pytestmark = pytest.mark.needs_postgres
+
+
+def _errors(response: Any) -> dict[str, Any]:
+    assert response.status_code == 422, response.get_json()
+    return dict(response.get_json()["errors"]["json"]["custom_fields"])
+
+
+@pytest.mark.parametrize(
+    ("type", "options", "good", "stored", "bad"),
+    [
+        ("text", [], "  Paris 15e ", "Paris 15e", 42),
+        ("number", [], 12.5, 12.5, "12"),
+        ("number", [], 7, 7, True),
+        ("date", [], "2024-05-31", "2024-05-31", "31/05/2024"),
+        ("boolean", [], True, True, "yes"),
+        ("choice", ["silver", "gold"], "Gold", "gold", "bronze"),
+    ],
+)
+def test_each_type_takes_its_values_and_refuses_others_naming_the_field(
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+    type: str,
+    options: list[str],
+    good: Any,
+    stored: Any,
+    bad: Any,
+) -> None:
+    define("extra", type, options=options)
+    created = create(custom_fields={"extra": good})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["custom_fields"] == {"extra": stored}
+    errors = _errors(create(email="other@example.com", custom_fields={"extra": bad}))
+    assert list(errors) == ["extra"]
+
+
+def test_an_unknown_key_is_a_422(define: Callable[..., Any], create: Callable[..., Any]) -> None:
+    define("loyalty")
+    assert "nope" in _errors(create(custom_fields={"nope": "x"}))
+
+
+def test_a_field_of_the_other_kind_is_a_422(
+    define: Callable[..., Any], create: Callable[..., Any]
+) -> None:
+    define("employees", "number", kinds=["company"])
+    assert "employees" in _errors(create(custom_fields={"employees": 3}))
+
+
+def test_a_required_field_missing_on_create_is_a_422(
+    define: Callable[..., Any], create: Callable[..., Any]
+) -> None:
+    define("contract", required=True)
+    assert "contract" in _errors(create())
+    assert create(custom_fields={"contract": "C-1"}).status_code == 201
+
+
+def test_a_required_field_applies_to_its_kinds_only(
+    define: Callable[..., Any], create: Callable[..., Any]
+) -> None:
+    define("siret", kinds=["company"], required=True)
+    assert create().status_code == 201
+
+
+def test_a_nested_value_is_a_422(define: Callable[..., Any], create: Callable[..., Any]) -> None:
+    define("loyalty")
+    assert "loyalty" in _errors(create(custom_fields={"loyalty": {"level": 1}}))
+
+
+def test_control_characters_in_a_value_are_a_422(
+    define: Callable[..., Any], create: Callable[..., Any]
+) -> None:
+    define("loyalty")
+    response = create(custom_fields={"loyalty": "gold\x00"})
+    assert response.status_code == 422
+    assert "custom_fields" in response.get_json()["errors"]["json"]
+
+
+def test_patch_merges_values_and_null_removes_one(
+    client: FlaskClient,
+    admin: dict[str, str],
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+) -> None:
+    define("loyalty")
+    define("visits", "number")
+    customer = create(custom_fields={"loyalty": "gold", "visits": 3}).get_json()
+    url = f"/customers/{customer['id']}"
+    response = client.patch(url, json={"custom_fields": {"visits": 4}}, headers=admin)
+    assert response.get_json()["custom_fields"] == {"loyalty": "gold", "visits": 4}
+    response = client.patch(url, json={"custom_fields": {"loyalty": None}}, headers=admin)
+    assert response.get_json()["custom_fields"] == {"visits": 4}
+    bad = client.patch(url, json={"custom_fields": {"visits": "many"}}, headers=admin)
+    assert "visits" in _errors(bad)
+    assert client.get(url, headers=admin).get_json()["custom_fields"] == {"visits": 4}
+
+
+def test_a_required_value_cannot_be_removed(
+    client: FlaskClient,
+    admin: dict[str, str],
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+) -> None:
+    define("contract", required=True)
+    customer = create(custom_fields={"contract": "C-1"}).get_json()
+    response = client.patch(
+        f"/customers/{customer['id']}", json={"custom_fields": {"contract": None}}, headers=admin
+    )
+    assert "contract" in _errors(response)
+
+
+def test_a_kind_change_refuses_values_the_new_kind_has_no_field_for(
+    client: FlaskClient,
+    admin: dict[str, str],
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+) -> None:
+    define("hobby", kinds=["individual"])
+    customer = create(custom_fields={"hobby": "chess"}).get_json()
+    url = f"/customers/{customer['id']}"
+    body = {"kind": "company", "company_name": "Acme"}
+    assert "hobby" in _errors(client.patch(url, json=body, headers=admin))
+    body["custom_fields"] = {"hobby": None}
+    assert client.patch(url, json=body, headers=admin).status_code == 200
+
+
+def test_custom_field_changes_are_part_of_customer_updated(
+    app: Flask,
+    client: FlaskClient,
+    admin: dict[str, str],
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+) -> None:
+    define("loyalty")
+    customer = create().get_json()
+    client.patch(
+        f"/customers/{customer['id']}", json={"custom_fields": {"loyalty": "gold"}}, headers=admin
+    )
+    with app.extensions["crm"].session_factory() as session:
+        payloads = session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.type == "customer.updated")
+        ).all()
+    assert [json.loads(payload)["data"]["changed"] for payload in payloads] == [["custom_fields"]]
