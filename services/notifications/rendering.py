@@ -12,6 +12,7 @@ version (`TemplateCache`), not per email.
 from __future__ import annotations
 
 import functools
+import gc
 import threading
 import time
 from collections import OrderedDict
@@ -60,6 +61,7 @@ class _Budget:
         self.limits = limits
         self.deadline = time.thread_time() + limits.cpu_seconds
         self.locale = locale
+        self.collecting_since: float | None = None
 
     def check(self) -> None:
         if time.thread_time() > self.deadline:
@@ -77,6 +79,23 @@ class _Budget:
 _state = threading.local()
 # What a template may use outside a render (compiling, constant folding): nothing costly.
 _IDLE_BUDGET = _Budget(RenderLimits(), Locale.parse("en"))
+
+
+def _not_counting_garbage_collection(phase: str, info: dict[str, Any]) -> None:
+    """The interpreter's garbage collection runs in whichever thread allocates when it is due:
+    its time, which a loaded worker's full collection can stretch past the whole limit, is
+    not the template's, so the render's deadline moves by it."""
+    budget: _Budget | None = getattr(_state, "budget", None)
+    if budget is None:
+        return
+    if phase == "start":
+        budget.collecting_since = time.thread_time()
+    elif budget.collecting_since is not None:
+        budget.deadline += time.thread_time() - budget.collecting_since
+        budget.collecting_since = None
+
+
+gc.callbacks.append(_not_counting_garbage_collection)
 
 
 def _budget() -> _Budget:

@@ -1,13 +1,15 @@
 """Sends the pending deliveries: an email at most once per event and key, none lost.
 
-For each due delivery: read the customer (asking customers when the projection does not know it
-yet), the consent at this moment, the template; then record `sending` (committed), hand the
-message to the transport, and record the outcome: `sent` (with `notification.sent`), `pending`
-again after a pause (temporary failure: 4xx, connection refused, timeout before the message was
-handed over; exponential backoff with jitter), `failed` (5xx, with the server's reply), or
-`ambiguous` when the server may have taken the message but its answer was lost (SMTP has no
-idempotency key: it is not sent again blindly). A delivery found `sending` past the lease (the
-worker died between the send and the record) is `ambiguous` too: never sent twice.
+Due deliveries are taken in batches. For a batch: read the customers (asking customers about
+one the projection does not know yet), the consent at this moment, the templates; then record
+the batch `sending` (one commit), hand each message to the transport over one connection, and
+record the outcomes (one commit): `sent` (with `notification.sent`), `pending` again after a
+pause (temporary failure: 4xx, connection refused, timeout before the message was handed over;
+exponential backoff with jitter), `failed` (5xx, with the server's reply), or `ambiguous` when
+the server may have taken the message but its answer was lost (SMTP has no idempotency key: it
+is not sent again blindly). A delivery found `sending` past the lease (the worker died between
+the send and the record) is `ambiguous` too: never sent twice. The price of the batch: a worker
+that dies mid-batch leaves the batch's unsent emails ambiguous as well (`batch_size` bounds it).
 """
 
 from __future__ import annotations
@@ -17,19 +19,23 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
-from email.message import EmailMessage
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.config import NotificationsConfig
 from services.notifications.handlers import PENDING, project
-from services.notifications.message import build_message, customer_variables, display_name
-from services.notifications.models import CustomerContact, Delivery
+from services.notifications.message import (
+    Email,
+    build_message,
+    customer_variables,
+    display_name,
+)
+from services.notifications.models import CustomerContact, Delivery, NotificationSettings
 from services.notifications.rendering import RenderError
 from services.notifications.retry import schedule_retry
 from services.notifications.templates import TemplateResolver
@@ -38,9 +44,10 @@ from services.notifications.transport import (
     PermanentFailure,
     TemporaryFailure,
     Transport,
+    Unreachable,
 )
 from services.notifications.usecases import current_settings
-from shared.db import UnitOfWork, UnitOfWorkFactory, utcnow
+from shared.db import UnitOfWorkFactory, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +70,19 @@ class CustomerLookup(Protocol):
 @dataclass
 class _Prepared:
     delivery_id: uuid.UUID
-    message: EmailMessage
+    message: Email
     recipients: list[str]
 
 
+@dataclass
+class _Outcome:
+    delivery_id: uuid.UUID
+    status: str  # sent, failed, ambiguous, or retry
+    error: str | None = None
+
+
 class DeliverySender:
-    """Sends due deliveries one at a time over a reused connection; `run` loops until stopped."""
+    """Sends due deliveries in batches over a reused connection; `run` loops until stopped."""
 
     def __init__(
         self,
@@ -80,6 +94,7 @@ class DeliverySender:
         customers: CustomerLookup | None = None,
         resolver: TemplateResolver | None = None,
         clock: Callable[[], Any] = utcnow,
+        batch_size: int = 100,
     ) -> None:
         self.session_factory = session_factory
         self.uow_factory = uow_factory
@@ -90,6 +105,7 @@ class DeliverySender:
         self.customers = customers
         self.resolver = resolver or TemplateResolver(config.limits)
         self.clock = clock
+        self.batch_size = batch_size
 
     # the loop -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
@@ -109,19 +125,38 @@ class DeliverySender:
                 PENDING.wait(idle_seconds)
         self.transport.close()
 
-    def send_due(self, limit: int = 100) -> int:
-        """Send up to `limit` due deliveries; how many were handled."""
+    def send_due(self, limit: int | None = None) -> int:
+        """Send one batch of due deliveries (at most `limit`); how many were handled."""
         with self.session_factory() as session:
             due = list(
                 session.scalars(
                     select(Delivery.id)
                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= self.clock())
                     .order_by(Delivery.next_attempt_at)
-                    .limit(limit)
+                    .limit(limit or self.batch_size)
                 )
             )
-        for delivery_id in due:
-            self.send_one(delivery_id)
+        if not due:
+            return 0
+        waiting = self._ensure_customers_known(due)
+        prepared = self._prepare([d for d in due if d not in waiting])
+        outcomes: list[_Outcome] = []
+        for position, item in enumerate(prepared):
+            try:
+                self.transport.send(item.message, self.envelope_from, item.recipients)
+            except Unreachable as exc:  # the rest would fail the same way: they wait too
+                outcomes.extend(_Outcome(p.delivery_id, "retry", str(exc))
+                                for p in prepared[position:])  # fmt: skip
+                break
+            except TemporaryFailure as exc:
+                outcomes.append(_Outcome(item.delivery_id, "retry", str(exc)))
+            except PermanentFailure as exc:
+                outcomes.append(_Outcome(item.delivery_id, "failed", str(exc)))
+            except AmbiguousDelivery as exc:
+                outcomes.append(_Outcome(item.delivery_id, "ambiguous", str(exc)))
+            else:
+                outcomes.append(_Outcome(item.delivery_id, "sent"))
+        self._record(outcomes)
         return len(due)
 
     def recover_stale(self) -> int:
@@ -144,33 +179,27 @@ class DeliverySender:
             log.warning("deliveries left sending are ambiguous", extra={"count": count})
         return count
 
-    # one delivery -------------------------------------------------------------------------------
-    def send_one(self, delivery_id: uuid.UUID) -> str:
-        """Prepare, claim, send and record one delivery; its final or next status."""
-        if not self._ensure_customer_known(delivery_id):
-            return "pending"
-        prepared = self._prepare(delivery_id)
-        if prepared is None:
-            return "done"
-        try:
-            self.transport.send(prepared.message, self.envelope_from, prepared.recipients)
-        except TemporaryFailure as exc:
-            return self._retry_later(delivery_id, str(exc))
-        except PermanentFailure as exc:
-            return self._finish(delivery_id, "failed", str(exc))
-        except AmbiguousDelivery as exc:
-            return self._finish(delivery_id, "ambiguous", str(exc))
-        return self._finish(delivery_id, "sent", None)
-
-    def _ensure_customer_known(self, delivery_id: uuid.UUID) -> bool:
-        """Read your writes: a customer the projection lacks is asked of customers first."""
+    # before the send ----------------------------------------------------------------------------
+    def _ensure_customers_known(self, due: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Read your writes: customers the projection lacks are asked of customers first; the
+        deliveries that wait for theirs."""
         with self.session_factory() as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None or delivery.to_admins or delivery.customer_id is None:
-                return True
-            if session.get(CustomerContact, delivery.customer_id) is not None:
-                return True
-            customer_id = delivery.customer_id
+            unknown = session.execute(
+                select(Delivery.id, Delivery.customer_id).where(
+                    Delivery.id.in_(due),
+                    Delivery.to_admins.is_(False),
+                    Delivery.customer_id.is_not(None),
+                    ~exists().where(CustomerContact.customer_id == Delivery.customer_id),
+                )
+            ).all()
+        waiting = set()
+        for delivery_id, customer_id in unknown:
+            assert customer_id is not None
+            if not self._ask_customers(delivery_id, customer_id):
+                waiting.add(delivery_id)
+        return waiting
+
+    def _ask_customers(self, delivery_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
         if self.customers is not None:
             try:
                 contact = self.customers.contact(customer_id)
@@ -192,124 +221,149 @@ class DeliverySender:
         self._retry_later(delivery_id, f"customer {customer_id} is not known yet")
         return False
 
-    def _prepare(self, delivery_id: uuid.UUID) -> _Prepared | None:
-        """Decide to skip or fail it, or render it and claim it (`sending`, committed)."""
+    def _prepare(self, ids: list[uuid.UUID]) -> list[_Prepared]:
+        """Skip or fail each delivery, or render it and claim it (`sending`), in one commit."""
+        if not ids:
+            return []
+        notes: list[tuple[str, uuid.UUID, str]] = []
+        prepared: list[_Prepared] = []
         with self.uow_factory() as uow:
-            delivery = uow.session.get(Delivery, delivery_id)
-            if delivery is None or delivery.status != "pending":
-                return None
-            settings = current_settings(uow.session)
-            contact = (
-                uow.session.get(CustomerContact, delivery.customer_id)
-                if delivery.customer_id is not None
-                else None
-            )
-            if delivery.to_admins:
-                recipients = [("", address) for address in settings.admin_emails]
-                requested = settings.default_language
-                if not recipients:
-                    self._skip(uow, delivery, "no admin_emails in the settings")
-                    return None
-            else:
-                if contact is None or contact.deleted:
-                    self._skip(uow, delivery, "the customer is deleted or unknown")
-                    return None
-                delivery.consent = contact.email_consent
-                if delivery.needs_consent and not contact.email_consent:
-                    self._skip(uow, delivery, "no email consent")
-                    return None
-                if not contact.email:
-                    self._skip(uow, delivery, "the customer has no email address")
-                    return None
-                recipients = [(display_name(contact), contact.email)]
-                requested = contact.language or settings.default_language
-            delivery.requested_language = requested
-            variables = {**delivery.variables, "customer": customer_variables(contact)}
-            try:
-                rendered = self.resolver.render(
-                    uow.session, delivery.key, requested, settings.default_language, variables
+            session = uow.session
+            deliveries = session.scalars(
+                select(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == "pending")
+                .order_by(Delivery.next_attempt_at)
+                .with_for_update(skip_locked=True)
+            ).all()
+            settings = current_settings(session)
+            customer_ids = {d.customer_id for d in deliveries if d.customer_id is not None}
+            contacts = {
+                c.customer_id: c
+                for c in session.scalars(
+                    select(CustomerContact).where(CustomerContact.customer_id.in_(customer_ids))
                 )
-                if rendered is None:
-                    self._skip(uow, delivery, f"no template {delivery.key} in any language")
-                    return None
-                message = build_message(self.mail_from, recipients, rendered, delivery.message_id)
-            except (RenderError, ValueError, IndexError) as exc:
-                self._fail(uow, delivery, f"cannot build the email: {exc}")
-                return None
-            claimed = uow.session.execute(
-                update(Delivery)
-                .where(Delivery.id == delivery.id, Delivery.status == "pending")
-                .values(
-                    status="sending",
-                    recipients=[address for _, address in recipients],
-                    requested_language=requested,
-                    locale=rendered.language,
-                    fallback=rendered.fallback,
-                    consent=delivery.consent,
-                    subject=str(message["Subject"]),
-                    attempts=Delivery.attempts + 1,
-                    updated_at=self.clock(),
+            }
+            catalogues: dict[str, Any] = {}
+            now = self.clock()
+            for delivery in deliveries:
+                if delivery.key not in catalogues:
+                    catalogues[delivery.key] = self.resolver.available(session, delivery.key)
+                contact = contacts.get(delivery.customer_id) if delivery.customer_id else None
+                item = self._prepare_one(
+                    delivery, contact, settings, catalogues[delivery.key], now, notes
                 )
-                .execution_options(synchronize_session=False)
-            )
+                if item is not None:
+                    prepared.append(item)
             uow.commit()
-        if getattr(claimed, "rowcount", 0) != 1:
-            return None  # another sender took it
-        return _Prepared(delivery_id, message, [address for _, address in recipients])
+        for outcome, delivery_id, reason in notes:
+            DELIVERIES.labels(outcome).inc()
+            log.info(f"email {outcome}", extra={"delivery_id": str(delivery_id), "reason": reason})
+        return prepared
 
-    def _skip(self, uow: UnitOfWork, delivery: Delivery, reason: str) -> None:
-        delivery.status, delivery.error, delivery.updated_at = "skipped", reason, self.clock()
-        uow.commit()
-        DELIVERIES.labels("skipped").inc()
-        log.info("email skipped", extra={"delivery_id": str(delivery.id), "reason": reason})
+    def _prepare_one(
+        self,
+        delivery: Delivery,
+        contact: CustomerContact | None,
+        settings: NotificationSettings,
+        available: Any,
+        now: datetime,
+        notes: list[tuple[str, uuid.UUID, str]],
+    ) -> _Prepared | None:
+        def close(status: str, reason: str) -> _Prepared | None:
+            delivery.status, delivery.error, delivery.updated_at = status, reason, now
+            notes.append((status, delivery.id, reason))
+            return None
 
-    def _fail(self, uow: UnitOfWork, delivery: Delivery, reason: str) -> None:
-        delivery.status, delivery.error, delivery.updated_at = "failed", reason, self.clock()
-        uow.commit()
-        DELIVERIES.labels("failed").inc()
-        log.warning("email failed", extra={"delivery_id": str(delivery.id), "reason": reason})
+        if delivery.to_admins:
+            recipients = [("", address) for address in settings.admin_emails]
+            requested = settings.default_language
+            if not recipients:
+                return close("skipped", "no admin_emails in the settings")
+        else:
+            if contact is None or contact.deleted:
+                return close("skipped", "the customer is deleted or unknown")
+            delivery.consent = contact.email_consent
+            if delivery.needs_consent and not contact.email_consent:
+                return close("skipped", "no email consent")
+            if not contact.email:
+                return close("skipped", "the customer has no email address")
+            recipients = [(display_name(contact), contact.email)]
+            requested = contact.language or settings.default_language
+        delivery.requested_language = requested
+        variables = {**delivery.variables, "customer": customer_variables(contact)}
+        try:
+            rendered = self.resolver.render(
+                None, delivery.key, requested, settings.default_language, variables, available
+            )
+            if rendered is None:
+                return close("skipped", f"no template {delivery.key} in any language")
+            message = build_message(self.mail_from, recipients, rendered, delivery.message_id)
+        except (RenderError, ValueError, IndexError) as exc:
+            return close("failed", f"cannot build the email: {exc}")
+        delivery.status = "sending"
+        delivery.recipients = [address for _, address in recipients]
+        delivery.locale, delivery.fallback = rendered.language, rendered.fallback
+        delivery.subject = message.subject
+        delivery.attempts += 1
+        delivery.updated_at = now
+        return _Prepared(delivery.id, message, list(delivery.recipients))
 
+    # after the send -----------------------------------------------------------------------------
     def _retry_later(self, delivery_id: uuid.UUID, reason: str) -> str:
-        with self.uow_factory() as uow:
-            delivery = uow.session.get(Delivery, delivery_id, with_for_update=True)
-            if delivery is None:
-                return "gone"
-            status = schedule_retry(delivery, self.config.retry, reason, self.clock())
-            uow.commit()
-        DELIVERIES.labels("retried" if status == "pending" else "failed").inc()
-        log.info("email not sent yet", extra={"delivery_id": str(delivery_id), "reason": reason})
-        return status
+        self._record([_Outcome(delivery_id, "retry", reason)])
+        return "retry"
 
-    def _finish(self, delivery_id: uuid.UUID, status: str, error: str | None) -> str:
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        """Every outcome of a batch in one commit, `notification.sent` for each email sent."""
+        if not outcomes:
+            return
         now = self.clock()
+        by_id = {outcome.delivery_id: outcome for outcome in outcomes}
+        counted: list[str] = []
         with self.uow_factory() as uow:
-            delivery = uow.session.get(Delivery, delivery_id)
-            assert delivery is not None
-            delivery.status, delivery.error, delivery.updated_at = status, error, now
-            if status == "sent":
-                delivery.sent_at = now
-                uow.emit(
-                    "notification.sent",
-                    {
-                        "delivery_id": str(delivery.id),
-                        "customer_id": None if delivery.to_admins else _str(delivery.customer_id),
-                        "key": delivery.key,
-                        "event_id": delivery.event_id,
-                        "message_id": delivery.message_id,
-                        "subject": delivery.subject or "",
-                        "locale": delivery.locale or "",
-                        "sent_at": now.isoformat(),
-                    },
-                    subject=None if delivery.to_admins else _str(delivery.customer_id),
-                )
+            deliveries = uow.session.scalars(
+                select(Delivery).where(Delivery.id.in_(by_id)).with_for_update()
+            ).all()
+            sent: list[tuple[dict[str, Any], str | None]] = []
+            for delivery in deliveries:
+                outcome = by_id[delivery.id]
+                if outcome.status == "retry":
+                    status = schedule_retry(delivery, self.config.retry, outcome.error or "", now)
+                    counted.append("retried" if status == "pending" else "failed")
+                    continue
+                delivery.status, delivery.error, delivery.updated_at = (
+                    outcome.status, outcome.error, now)  # fmt: skip
+                counted.append(outcome.status)
+                if outcome.status == "sent":
+                    delivery.sent_at = now
+                    sent.append(_sent_event(delivery, now))
+            if sent:
+                uow.emit_many("notification.sent", sent)
             uow.commit()
-        DELIVERIES.labels(status).inc()
-        if status != "sent":
-            log.warning(
-                "email not delivered",
-                extra={"delivery_id": str(delivery_id), "status": status, "reason": error},
-            )
-        return status
+        for status in counted:
+            DELIVERIES.labels(status).inc()
+        for outcome in outcomes:
+            if outcome.status != "sent":
+                log.warning(
+                    "email not delivered",
+                    extra={"delivery_id": str(outcome.delivery_id), "status": outcome.status,
+                           "reason": outcome.error},
+                )  # fmt: skip
+
+
+def _sent_event(delivery: Delivery, now: datetime) -> tuple[dict[str, Any], str | None]:
+    customer_id = None if delivery.to_admins else _str(delivery.customer_id)
+    data = {
+        "delivery_id": str(delivery.id),
+        "customer_id": customer_id,
+        "key": delivery.key,
+        "event_id": delivery.event_id,
+        "message_id": delivery.message_id,
+        "subject": delivery.subject or "",
+        "locale": delivery.locale or "",
+        "sent_at": now.isoformat(),
+    }
+    return data, customer_id
 
 
 def _str(value: uuid.UUID | None) -> str | None:

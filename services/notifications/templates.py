@@ -234,15 +234,19 @@ class TemplateResolver:
 
     def render(
         self,
-        session: Session,
+        session: Session | None,
         key: str,
         requested: str | None,
         default_language: str,
         variables: Mapping[str, Any],
+        available: dict[str, tuple[int, Template | None]] | None = None,
     ) -> Rendered | None:
         """The email of `key` for a customer whose language is `requested`, or None when the
-        key has no template in any language of the fallback. RenderError when it fails."""
-        available = self.available(session, key)
+        key has no template in any language of the fallback. RenderError when it fails.
+        `available` is the key's `available(session, key)` when the caller already has it."""
+        if available is None:
+            assert session is not None
+            available = self.available(session, key)
         choice = languages.choose(requested, default_language, set(available))
         if choice is None:
             return None

@@ -14,16 +14,20 @@ import os
 import re
 import smtplib
 import ssl
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 from typing import Protocol
 
 from services.notifications.config import SmtpConfig
+from services.notifications.message import Email
 
 
 class TemporaryFailure(Exception):
     """The server did not take the message, and may later: try again after a pause."""
+
+
+class Unreachable(TemporaryFailure):
+    """No connection to the server (refused, timed out, TLS or login failed): the messages
+    after this one would fail the same way, so they wait too without being tried."""
 
 
 class PermanentFailure(Exception):
@@ -37,7 +41,7 @@ class AmbiguousDelivery(Exception):
 class Transport(Protocol):
     """Where emails go: an SMTP server, or files in the embedded mode."""
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+    def send(self, message: Email, sender: str, recipients: list[str]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -48,13 +52,13 @@ class FileTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
+    def send(self, message: Email, sender: str, recipients: list[str]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(str(message["Message-ID"]).encode()).hexdigest()[:32] + ".eml"
+        name = hashlib.sha256(message.message_id.encode()).hexdigest()[:32] + ".eml"
         envelope = f"X-Envelope-From: {sender}\r\nX-Envelope-To: {', '.join(recipients)}\r\n"
         temporary = self.directory / f".{name}.tmp"
         with open(temporary, "wb") as handle:
-            handle.write(envelope.encode() + message.as_bytes(policy=SMTP))
+            handle.write(envelope.encode() + message.data)
         os.replace(temporary, self.directory / name)
 
     def close(self) -> None:
@@ -89,13 +93,13 @@ class SmtpTransport:
             if config.username and config.password:
                 connection.login(config.username, config.password)
         except smtplib.SMTPAuthenticationError as exc:
-            raise TemporaryFailure(f"SMTP login refused: {exc.smtp_code} {_reply(exc)}") from exc
+            raise Unreachable(f"SMTP login refused: {exc.smtp_code} {_reply(exc)}") from exc
         except (OSError, smtplib.SMTPException) as exc:
-            raise TemporaryFailure(f"SMTP server unreachable: {exc!r}") from exc
+            raise Unreachable(f"SMTP server unreachable: {exc!r}") from exc
         return connection
 
-    def send(self, message: EmailMessage, sender: str, recipients: list[str]) -> None:
-        data = _smtp_data(message.as_bytes(policy=SMTP))
+    def send(self, message: Email, sender: str, recipients: list[str]) -> None:
+        data = _smtp_data(message.data)
         reused = self._connection is not None
         try:
             self._envelope(sender, recipients)
@@ -103,7 +107,11 @@ class SmtpTransport:
             self.close()
             if not reused:
                 raise TemporaryFailure("SMTP connection lost before the message") from None
-            self._envelope(sender, recipients)  # an idle connection the server had closed
+            try:
+                self._envelope(sender, recipients)  # an idle connection the server had closed
+            except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                self.close()
+                raise TemporaryFailure(f"SMTP connection lost before the message: {exc!r}") from exc
         connection = self._connection
         assert connection is not None
         # From here the server may take the message without our hearing its answer.

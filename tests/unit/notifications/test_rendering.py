@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from typing import Any
 
 import pytest
@@ -106,3 +108,24 @@ def test_a_template_is_compiled_once_per_version() -> None:
     first = cache.get(("k", "en", 1, "subject"), "Hi {{ x }}", html=False)
     assert cache.get(("k", "en", 1, "subject"), "ignored", html=False) is first
     assert cache.get(("k", "en", 2, "subject"), "Hi {{ x }}", html=False) is not first
+
+
+class _Collecting:
+    """A value whose rendering runs a full garbage collection over many live objects, as the
+    interpreter may do in the middle of any render of a busy worker."""
+
+    def __init__(self) -> None:
+        self.garbage = [[n] for n in range(400_000)]
+
+    def __str__(self) -> str:
+        started = time.thread_time()
+        gc.collect()
+        self.seconds = time.thread_time() - started
+        return "collected"
+
+
+def test_the_cpu_limit_does_not_count_a_garbage_collection_the_render_happened_to_run() -> None:
+    value = _Collecting()
+    limits = RenderLimits(cpu_seconds=0.002, max_chars=1_000)
+    assert render(compile_template("{{ value }}"), {"value": value}, "en", limits) == "collected"
+    assert value.seconds > limits.cpu_seconds  # the collection alone was past the limit
