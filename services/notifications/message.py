@@ -48,7 +48,9 @@ def _encoded(value: str) -> str:
     characters, one a line (`email.header.Header` does the same ten times slower)."""
     if len(value) < 64 and _PLAIN_HEADER.fullmatch(value) and "=?" not in value:
         return value
-    words, chunk, size = [], [], 0
+    words: list[str] = []
+    chunk: list[str] = []
+    size = 0
     for character in value:
         length = len(character.encode("utf-8"))
         if size + length > _WORD_BYTES:
