@@ -10,38 +10,69 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from services.customers.models import Customer
+from services.customers.models import Customer, Status
 from services.customers.statuses import UnknownStatus, change_status
 from services.customers.tagging.errors import CustomerNotFound, UnknownTags
 from services.customers.tagging.usecases import change_tags
 from shared.db import UnitOfWork
+from shared.logging import correlated
 
 log = logging.getLogger(__name__)
 
 
-def apply_rule_action(uow: UnitOfWork, data: Mapping[str, Any]) -> bool:
-    """Apply one requested action in the caller's unit of work; whether anything changed.
+def apply_rule_actions(
+    uow: UnitOfWork, actions: Sequence[tuple[Mapping[str, Any], str | None]]
+) -> list[bool]:
+    """Apply a run of requested actions (data, correlation id) in order in the caller's unit of
+    work; which changed anything.
 
-    Runs inside the consumer's transaction (no commit here). A customer deleted since, a status
-    or tag that no longer exists, or a later status change: nothing happens, and the log says why.
+    Their customers are locked by one statement (in id order), so that a run of status changes
+    costs a few statements whatever its length. Runs inside the consumer's transaction (no commit
+    here). A customer deleted since, a status or tag that no longer exists, or a later status
+    change: nothing happens, and the log says why.
     """
+    customers = _locked(uow.session, {data["customer_id"] for data, _ in actions})
+    # The statuses the run names, read once and held here, so that the session's identity map
+    # answers `change_status`'s look-up of each (it keeps only objects someone holds).
+    wanted = {data["action"]["set_status"] for data, _ in actions if "set_status" in data["action"]}
+    statuses = uow.session.scalars(select(Status).where(Status.key.in_(sorted(wanted)))).all()
+    changed = []
+    for data, correlation in actions:
+        customer_id: uuid.UUID = data["customer_id"]
+        if customer_id not in customers:  # deleted, or changed by a tag action of this run
+            customers.update(_locked(uow.session, {customer_id}))
+        with correlated(correlation, "customers"):
+            changed.append(_apply(uow, customers.get(customer_id), data))
+        if "set_status" not in data["action"]:
+            customers.pop(customer_id, None)  # tagging changed it by statements of its own
+    del statuses
+    return changed
+
+
+def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+    customers = session.scalars(
+        select(Customer)
+        .where(Customer.id.in_(sorted(ids)))
+        .order_by(Customer.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # an earlier action of the batch changed it
+    )
+    return {customer.id: customer for customer in customers}
+
+
+def _apply(uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any]) -> bool:
     customer_id: uuid.UUID = data["customer_id"]
     reason = f"rule:{data['rule_id']}"
     action: Mapping[str, Any] = data["action"]
     trigger_time: datetime = data["trigger"]["time"]
     context = {"customer_id": str(customer_id), "rule": reason, "action": str(dict(action))}
-    customer = uow.session.scalars(
-        select(Customer)
-        .where(Customer.id == customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)  # an earlier action of the batch changed it
-    ).first()
     if customer is None:
         log.info("rule action for a customer that does not exist", extra=context)
         return False

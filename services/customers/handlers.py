@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.customers.automation_actions import apply_rule_action
+from services.customers.automation_actions import apply_rule_actions
 from services.customers.profiles.signups import create_signed_up_customer
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
@@ -45,9 +45,11 @@ def on_tag_merged(event: CloudEvent, uow: UnitOfWork) -> None:
     move_tag_customers(uow, data["from_"], data["into"])
 
 
-def on_action_requested(event: CloudEvent, uow: UnitOfWork) -> None:
-    """Apply a rule's action (status or tag), published back with `reason: "rule:<id>"`."""
-    apply_rule_action(uow, loaded(event))
+@batch_handler
+def on_actions_requested(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Apply rules' actions (status or tag) in order, each published back with
+    `reason: "rule:<id>"`; their customers locked at once."""
+    apply_rule_actions(uow, [(loaded(event), event.correlationid) for event in events])
 
 
 def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
@@ -79,7 +81,7 @@ SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "tag.updated": [on_tag_changed],
     "tag.deleted": [on_tag_deleted],
     "tag.merged": [on_tag_merged],
-    "automation.action_requested": [on_action_requested],
+    "automation.action_requested": [on_actions_requested],
     "customer.deleted": [on_customers_deleted],
     **{event_type: [on_timeline_events] for event_type in TIMELINE_TYPES},
     **{event_type: [on_push_devices] for event_type in PUSH_TYPES},
