@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -56,3 +57,37 @@ def test_billing_support_and_scheduling_events_count_once_in_their_own_order(
     assert summary["support_requests_count"] == 2
     assert summary["last_action_type"] == "scheduling.appointment.completed"
     assert summary["last_action_at"] == "2026-11-06T00:00:00+00:00"
+
+
+def test_a_batch_redelivered_after_its_commit_counts_once(
+    worker: Worker,
+    publish_as: Callable[..., None],
+    add_customer: Callable[..., uuid.UUID],
+    client: FlaskClient,
+    reader: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection dies after the batch committed and before its ack: RabbitMQ delivers the
+    batch again, and nothing counts twice."""
+    assert worker.consumer is not None
+    consumer = worker.consumer
+    dispatcher = consumer.dispatcher
+    real = dispatcher.dispatch_batch
+    seen: list[list[bool]] = []
+
+    def commit_then_lose_the_connection(events: Any) -> list[bool]:
+        outcomes = real(events)
+        seen.append(outcomes)
+        if len(seen) == 1:
+            consumer._live_connection.connection.transport.sock.shutdown(socket.SHUT_RDWR)
+        return outcomes
+
+    monkeypatch.setattr(dispatcher, "dispatch_batch", commit_then_lose_the_connection)
+    customer = add_customer()
+    sent = [purchase(customer, "10.00"), purchase(customer, "0.50"), purchase(customer, "2.25")]
+
+    publish_as("billing", *sent)
+
+    wait_until(lambda: any(not handled for outcomes in seen[1:] for handled in outcomes))
+    summary = client.get(f"/customers/{customer}/summary", headers=reader).get_json()
+    assert summary["purchases_count"] == 3 and summary["revenue"] == {"EUR": "12.75"}

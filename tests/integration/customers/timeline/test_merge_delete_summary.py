@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from services.customers.handlers import on_timeline_events
 from services.customers.models import TimelineEntry
+from shared.events.registry import parse_event
 from tests.integration.customers.timeline.conftest import event, purchase
 
 pytestmark = pytest.mark.needs_postgres
@@ -131,3 +134,52 @@ def test_the_summary_counts_each_event_once_in_exact_decimals_per_currency(
         "last_action_type": "support.request.created",
         "push_devices_count": 0,
     }
+
+
+def test_the_summary_counts_only_new_entries_even_without_the_inbox(
+    app: Flask,
+    add_customer: Callable[..., uuid.UUID],
+    client: FlaskClient,
+    reader: dict[str, str],
+) -> None:
+    """A batch straight to the handler twice (as if the inbox were purged), the same purchase
+    twice inside it, an older one after a newer one: each counts once, the newest is last."""
+    customer = add_customer()
+    newest = purchase(customer, "2.00", time="2026-11-03T00:00:00Z")
+    older = purchase(customer, "1.00", "USD", time="2026-11-01T00:00:00Z")
+    batch = [parse_event(json.loads(e.to_json())) for e in (newest, newest, older)]
+    for _ in range(2):
+        with app.extensions["crm"].uow() as uow:
+            on_timeline_events.handle(batch, uow)
+            uow.commit()
+
+    summary = client.get(f"/customers/{customer}/summary", headers=reader).get_json()
+    assert summary["purchases_count"] == 2
+    assert summary["revenue"] == {"EUR": "2.00", "USD": "1.00"}
+    assert summary["last_action_at"] == "2026-11-03T00:00:00+00:00"
+
+
+def test_push_devices_count_the_latest_event_of_each_device(
+    add_customer: Callable[..., uuid.UUID],
+    deliver: Callable[..., None],
+    client: FlaskClient,
+    reader: dict[str, str],
+) -> None:
+    customer = add_customer()
+    c = str(customer)
+
+    def device(type: str, device_id: str, time: str) -> Any:
+        data = {"customer_id": c, "device_id": device_id}
+        if type == "device.push_registered":
+            data["platform"] = "ios"
+        return event(type, data, time=time, source="registration")
+
+    deliver(
+        device("device.push_registered", "phone", "2026-11-01T00:00:00Z"),
+        device("device.push_registered", "tablet", "2026-11-01T00:00:00Z"),
+        device("device.push_revoked", "tablet", "2026-11-02T00:00:00Z"),
+    )
+    deliver(device("device.push_registered", "tablet", "2026-11-01T12:00:00Z"))  # late, older
+
+    summary = client.get(f"/customers/{customer}/summary", headers=reader).get_json()
+    assert summary["push_devices_count"] == 1
