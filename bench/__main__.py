@@ -16,12 +16,14 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_http import bench_http
     from bench.bench_imports import bench_imports
     from bench.bench_latency import bench_latency
+    from bench.bench_registration import bench_registration
 
     return {
         "events": bench_events,
         "latency": bench_latency,
         "http": bench_http,
         "customers": bench_customers,
+        "registration": bench_registration,
         "imports": bench_imports,
     }
 

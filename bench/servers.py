@@ -48,14 +48,9 @@ class Gunicorn:
         """Start gunicorn and wait until `probe` answers one of `ready` (`wait` s at most)."""
         env = {**os.environ, **self.env}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        command = [
-            sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
-            "--timeout", str(self.worker_timeout), self.target,
-        ]  # fmt: skip
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -68,6 +63,14 @@ class Gunicorn:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"{self.target} did not answer within {wait:.0f} s:\n{self.log_tail()}")
+
+    def command(self) -> list[str]:
+        """The command line that starts the server on `self.port`."""
+        return [
+            sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", "sync",
+            "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning",
+            "--timeout", str(self.worker_timeout), self.target,
+        ]  # fmt: skip
 
     def log_tail(self) -> str:
         """The end of gunicorn's log."""

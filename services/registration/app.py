@@ -35,7 +35,9 @@ def create_app(settings: Settings | None = None, config: RegistrationConfig | No
         config=config,
         uow=context.uow,
         reads=context.reads,
-        hashing=PasswordHashing(config.hash_concurrency, config.hash_wait_seconds),
+        hashing=PasswordHashing(
+            config.hash_concurrency, config.hash_wait_seconds, config.hash_queue
+        ),
         token_issuer=_issuer(settings),
     )
     if config.proxy_hops:

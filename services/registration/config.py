@@ -33,6 +33,10 @@ class Limit:
         return cls(int(match.group(1)), timedelta(seconds=periods * _UNITS[match.group(3)]))
 
 
+HASH_QUEUE = 2
+"""Callers that may wait for a hashing slot by default (`CRM_PASSWORD_HASH_QUEUE`)."""
+
+
 def _cpu_share() -> int:
     # Hashing may use half the cores: the other half stays for every other request.
     return max(1, (os.cpu_count() or 2) // 2)
@@ -48,6 +52,9 @@ class RegistrationConfig:
     confirmations_per_ip: Limit = Limit(60, timedelta(hours=1))
     hash_concurrency: int = field(default_factory=_cpu_share)
     hash_wait_seconds: float = 10.0
+    hash_queue: int | None = HASH_QUEUE
+    """Callers that may wait for a hashing slot beyond those hashing; the next gets a 503 at
+    once. `crm web` runs 4 threads a worker: hashing and waiting take at most 3 of them."""
     proxy_hops: int = 0
     """Proxies in front whose X-Forwarded-For is trusted (the gateway: 1 in the real mode)."""
     link_base_url: str = "http://127.0.0.1:8000"
@@ -69,6 +76,7 @@ class RegistrationConfig:
 
         try:
             concurrency = int(env.get("CRM_PASSWORD_HASH_CONCURRENCY") or _cpu_share())
+            queue = int(env.get("CRM_PASSWORD_HASH_QUEUE") or HASH_QUEUE)
             hops = int(env.get("CRM_TRUSTED_PROXY_HOPS") or (0 if settings.embedded else 1))
         except ValueError as exc:
             raise ConfigurationError(f"registration: {exc}") from exc
@@ -78,6 +86,7 @@ class RegistrationConfig:
             signups_per_ip=limit("CRM_SIGNUPS_PER_IP", "20/hour"),
             confirmations_per_ip=limit("CRM_CONFIRMATIONS_PER_IP", "60/hour"),
             hash_concurrency=max(1, concurrency),
+            hash_queue=max(0, queue),
             proxy_hops=max(0, hops),
             link_base_url=(env.get("CRM_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         )

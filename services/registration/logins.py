@@ -120,33 +120,38 @@ def _tokens(
 
 
 # --- login --------------------------------------------------------------------------------------
-def _check_throttle(registration: Registration, key: str, address: str) -> None:
+def _check_throttle(registration: Registration, session: Session, key: str, address: str) -> int:
+    """TooManyAttempts while the account or the address is locked out; else the account's
+    failures in its window (none: a success has nothing to forget)."""
     config, now = registration.config, utcnow()
-    with registration.uow() as uow:
-        waits = [
-            throttle.lockout_wait(
-                uow.session, throttle.LOGIN_ACCOUNT, key, config.login_failures_per_account, now
-            ),
-            throttle.lockout_wait(
-                uow.session, throttle.LOGIN_IP, address, config.login_failures_per_ip, now
-            ),
-        ]
-        wait = max((w for w in waits if w is not None), default=None)
-        if wait is not None:
+    account, by_address = throttle.lockouts(
+        session,
+        [
+            (throttle.LOGIN_ACCOUNT, key, config.login_failures_per_account),
+            (throttle.LOGIN_IP, address, config.login_failures_per_ip),
+        ],
+        now,
+    )
+    wait = max((w for w in (account.wait, by_address.wait) if w is not None), default=None)
+    if wait is not None:
+        with registration.uow() as uow:
             audit(uow.session, events.LOCKED_OUT, ip=address, detail=f"retry after {wait:.0f}s")
             uow.commit()
-            raise TooManyAttempts(wait)
+        raise TooManyAttempts(wait)
+    return account.failures
 
 
-def _authenticate(registration: Registration, attempt: Attempt) -> Account:
-    """The account whose password this is, or LoginRefused after counting the failure."""
+def _authenticate(registration: Registration, attempt: Attempt) -> tuple[Account, int]:
+    """The account whose password this is and its failures in the window, or LoginRefused
+    after counting the failure. The throttle and the account are read in one session, outside
+    any transaction (no round trip for it), before the hash."""
     key = email_key(attempt.email)
-    _check_throttle(registration, key, attempt.address)
     with registration.reads() as session:
+        failures = _check_throttle(registration, session, key, attempt.address)
         account = session.scalars(select(Account).where(Account.email_key == key)).first()
     stored = account.password_hash if account is not None else None
     if registration.hashing.verify(stored, attempt.password) and account is not None:
-        return account
+        return account, failures
     now = utcnow()
     with registration.uow() as uow:
         throttle.record(uow.session, throttle.LOGIN_ACCOUNT, key, now)
@@ -164,8 +169,8 @@ def _authenticate(registration: Registration, attempt: Attempt) -> Account:
 
 def log_in(registration: Registration, attempt: Attempt) -> tuple[int, dict[str, Any]]:
     """200 with tokens; 202 when the device must be confirmed first or the password changed."""
-    account = _authenticate(registration, attempt)
-    return _admit(registration, account.id, attempt, check_must_change=True)
+    account, failures = _authenticate(registration, attempt)
+    return _admit(registration, account.id, attempt, check_must_change=True, failures=failures)
 
 
 def _admit(
@@ -174,6 +179,7 @@ def _admit(
     attempt: Attempt,
     check_must_change: bool,
     new_password_hash: str | None = None,
+    failures: int = 1,
 ) -> tuple[int, dict[str, Any]]:
     """After the password was verified: the account's state, the device, then the tokens."""
     now = utcnow()
@@ -203,7 +209,8 @@ def _admit(
             return 202, {"status": DEVICE_CONFIRMATION_REQUIRED}
         if settings["email_validation"] == "optional" and not account.email_confirmed:
             _keep_asking(registration, uow, account, now)
-        throttle.forget(session, throttle.LOGIN_ACCOUNT, email_key(account.email))
+        if failures:
+            throttle.forget(session, throttle.LOGIN_ACCOUNT, email_key(account.email))
         audit(
             session,
             events.LOGIN_SUCCEEDED,
@@ -306,10 +313,15 @@ def change_password(
     check_policy(new_password, "new_password")
     if new_password == attempt.password:
         raise WeakPassword("the new password must differ from the current one", "new_password")
-    account = _authenticate(registration, attempt)
+    account, failures = _authenticate(registration, attempt)
     new_hash = registration.hashing.hash(new_password)
     return _admit(
-        registration, account.id, attempt, check_must_change=False, new_password_hash=new_hash
+        registration,
+        account.id,
+        attempt,
+        check_must_change=False,
+        new_password_hash=new_hash,
+        failures=failures,
     )
 
 

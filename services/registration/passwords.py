@@ -1,23 +1,35 @@
 """Passwords: Argon2id hashing at ASVS's cost, run bounded, the policy and generated ones.
 
-Hashing is the one costly step of a login (tens of milliseconds of a core, 19 MiB). A semaphore
-lets at most `concurrency` hashes run at once, so that a login storm queues on it instead of
-taking every core from the other endpoints; a caller that waits too long gets a 503.
+Hashing is the one costly step of a login (tens of milliseconds of a core, 19 MiB). It runs in a
+pool of `concurrency` threads (the bound), at a lower CPU priority than the rest of the service,
+so that a login storm takes the cores nothing else wants instead of every core from the other
+endpoints; at most `queue` callers wait for the pool, the next one and a caller that waited too
+long get a 503 with Retry-After.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import secrets
 import string
+import sys
 import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from services.registration.errors import HashingBusy, WeakPassword
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIN_LENGTH, MAX_LENGTH = 8, 128
 GENERATED_LENGTH = 20
@@ -27,6 +39,8 @@ GENERATED_ALPHABET = string.ascii_letters + string.digits
 ARGON2_TIME_COST = 2
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_PARALLELISM = 1
+HASHING_NICENESS = 10
+"""How much lower the hashing threads' CPU priority is (nice 10 weighs about a tenth of 0)."""
 
 
 def make_hasher() -> PasswordHasher:
@@ -42,28 +56,34 @@ def make_hasher() -> PasswordHasher:
 
 
 class PasswordHashing:
-    """Hashes and verifies, at most `concurrency` at once."""
+    """Hashes and verifies in a pool of `concurrency` threads that run at a lower CPU priority,
+    with at most `queue` more callers waiting for one (None: no bound but `wait_seconds`)."""
 
-    def __init__(self, concurrency: int, wait_seconds: float = 10.0) -> None:
+    def __init__(
+        self, concurrency: int, wait_seconds: float = 10.0, queue: int | None = None
+    ) -> None:
         self.hasher = make_hasher()
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._pool = ThreadPoolExecutor(
+            concurrency, thread_name_prefix="argon2", initializer=lower_thread_priority
+        )
+        # A caller waiting for a hash holds a server thread all the while: past `queue` of them
+        # the next is refused at once (503), so that a login storm cannot take every thread
+        # and leave the other endpoints' requests queued behind it.
+        self._admitted = (
+            threading.BoundedSemaphore(concurrency + queue) if queue is not None else None
+        )
         self._wait = wait_seconds
         self._dummy: str | None = None
 
     def hash(self, password: str) -> str:
         """The Argon2id hash of a password."""
-        with self._slot():
-            return self.hasher.hash(password)
+        return self._run(self.hasher.hash, password)
 
     def verify(self, stored: str | None, password: str) -> bool:
         """Whether `password` matches `stored`; with no hash, a dummy one is verified so that an
         unknown email costs the same time as a wrong password."""
         target = stored or self._dummy_hash()
-        with self._slot():
-            try:
-                matched: bool = self.hasher.verify(target, password)
-            except (VerifyMismatchError, VerificationError, InvalidHashError):
-                matched = False
+        matched: bool = self._run(_verify, self.hasher, target, password)
         return matched and stored is not None
 
     def needs_rehash(self, stored: str) -> bool:
@@ -75,20 +95,42 @@ class PasswordHashing:
             self._dummy = self.hash(secrets.token_urlsafe(16))
         return self._dummy
 
-    def _slot(self) -> _Slot:
-        return _Slot(self._slots, self._wait)
-
-
-class _Slot:
-    def __init__(self, semaphore: threading.BoundedSemaphore, wait: float) -> None:
-        self.semaphore, self.wait = semaphore, wait
-
-    def __enter__(self) -> None:
-        if not self.semaphore.acquire(timeout=self.wait):
+    def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in the pool; HashingBusy when the queue is full or the wait too long."""
+        if self._admitted is not None and not self._admitted.acquire(blocking=False):
             raise HashingBusy()
+        try:
+            future = self._pool.submit(work, *args)
+            try:
+                return future.result(timeout=self._wait)
+            except FutureTimeout:
+                future.cancel()  # not started yet: it never will be
+                raise HashingBusy() from None
+        finally:
+            if self._admitted is not None:
+                self._admitted.release()
 
-    def __exit__(self, *_exc: object) -> None:
-        self.semaphore.release()
+
+def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:
+    try:
+        return bool(hasher.verify(stored, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread yield the CPU to the service's other threads and processes (its
+    own nice value, `HASHING_NICENESS` above the process's; Linux only, where a thread id is
+    a `setpriority` target). Argon2 then takes the cores nothing else wants, and the other
+    endpoints' requests (and the database) keep theirs during a login storm."""
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + HASHING_NICENESS))
+    except OSError:  # refused by a sandbox: hashing keeps the normal priority
+        log.warning("password hashing could not lower its thread's priority")
 
 
 @functools.cache

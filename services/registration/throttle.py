@@ -9,9 +9,11 @@ Sign-ups and confirmations count every attempt and wait until the oldest leaves 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.registration.config import Limit, RegistrationConfig
@@ -25,16 +27,46 @@ PURGE_BATCH = 5000
 PURGE_INTERVAL = timedelta(minutes=15)
 
 
+@dataclass(frozen=True)
+class Lockout:
+    """A key's failures in its window, and how long it must wait before trying again."""
+
+    failures: int
+    wait: float | None
+    """Seconds to wait before the next attempt, or None when it may try now."""
+
+
+def lockouts(
+    session: Session, checks: Sequence[tuple[str, str, Limit]], now: datetime
+) -> list[Lockout]:
+    """`lockout_wait` of several (bucket, key, limit) at once: one statement for all."""
+    wanted = [
+        and_(ThrottleHit.bucket == b, ThrottleHit.key == k, ThrottleHit.at > now - limit.window)
+        for b, k, limit in checks
+    ]
+    found = {
+        (bucket, key): (count, last)
+        for bucket, key, count, last in session.execute(
+            select(ThrottleHit.bucket, ThrottleHit.key, func.count(), func.max(ThrottleHit.at))
+            .where(or_(*wanted))
+            .group_by(ThrottleHit.bucket, ThrottleHit.key)
+        )
+    }
+    answers = []
+    for bucket, key, limit in checks:
+        count, last = found.get((bucket, key), (0, None))
+        answers.append(Lockout(count, _lockout_wait(count, last, limit, now)))
+    return answers
+
+
 def lockout_wait(
     session: Session, bucket: str, key: str, limit: Limit, now: datetime
 ) -> float | None:
     """Seconds to wait before the next attempt for this key, or None when it may try now."""
-    since = now - limit.window
-    count, last = session.execute(
-        select(func.count(), func.max(ThrottleHit.at)).where(
-            ThrottleHit.bucket == bucket, ThrottleHit.key == key, ThrottleHit.at > since
-        )
-    ).one()
+    return lockouts(session, [(bucket, key, limit)], now)[0].wait
+
+
+def _lockout_wait(count: int, last: datetime | None, limit: Limit, now: datetime) -> float | None:
     if count < limit.count or last is None:
         return None
     delay = min(FIRST_DELAY * 2 ** (count - limit.count), limit.window)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import jwt
@@ -12,6 +16,7 @@ import pytest
 from services.registration.config import Limit, RegistrationConfig
 from services.registration.errors import HashingBusy, WeakPassword
 from services.registration.passwords import (
+    HASHING_NICENESS,
     PasswordHashing,
     check_policy,
     common_passwords,
@@ -57,36 +62,91 @@ def test_hashes_are_argon2id_at_19_mib_and_two_passes():
     assert not hashing.verify(None, "a fine password")  # the dummy hash never matches
 
 
-def test_hashing_runs_at_most_its_concurrency_and_a_long_wait_is_a_503():
+class Slow:
+    """Argon2 stand-in that records how many hashes run at once, each until `release`."""
+
+    def __init__(self, seconds: float = 0.02) -> None:
+        self.seconds = seconds
+        self.running, self.peak, self.lock = 0, 0, threading.Lock()
+        self.release = threading.Event()
+
+    def hash(self, password: str) -> str:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self.release.wait(self.seconds)
+        with self.lock:
+            self.running -= 1
+        return password
+
+
+def _in_thread(call: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        with contextlib.suppress(HashingBusy):  # a caller that waited past its time
+            call()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_hashing_runs_at_most_its_concurrency():
+    hashing = PasswordHashing(2)
+    hashing.hasher = slow = Slow()  # type: ignore[assignment]
+    threads = [_in_thread(lambda: hashing.hash("pw pw pw pw")) for _ in range(6)]
+    for thread in threads:
+        thread.join()
+    assert slow.peak == 2
+
+
+def test_a_long_wait_for_a_hash_is_a_503():
     hashing = PasswordHashing(1, wait_seconds=0.05)
-    hashing._slots.acquire()  # one hash in progress
+    hashing.hasher = slow = Slow(seconds=30)  # type: ignore[assignment]
+    busy = _in_thread(lambda: hashing.hash("a fine password"))  # one hash in progress
     try:
         with pytest.raises(HashingBusy):
             hashing.hash("a fine password")
     finally:
-        hashing._slots.release()
-    running, peak, lock = [0], [0], threading.Lock()
+        slow.release.set()
+        busy.join()
 
-    class Counting:
-        """Argon2 stand-in that records how many hashes run at once."""
 
-        def hash(self, password: str) -> str:
-            with lock:
-                running[0] += 1
-                peak[0] = max(peak[0], running[0])
-            time.sleep(0.02)
-            with lock:
-                running[0] -= 1
-            return password
+def test_past_its_queue_a_caller_is_refused_at_once_and_frees_its_thread():
+    hashing = PasswordHashing(1, wait_seconds=30, queue=1)
+    hashing.hasher = slow = Slow(seconds=30)  # type: ignore[assignment]
+    hashing_now = _in_thread(lambda: hashing.hash("first password"))
+    waiting = _in_thread(lambda: hashing.hash("second password"))  # the one queued
+    try:
+        while slow.running == 0:
+            time.sleep(0.01)
+        started = time.monotonic()
+        with pytest.raises(HashingBusy):
+            hashing.hash("third password")
+        # Refused without waiting the 30 s the queued caller may wait.
+        assert time.monotonic() - started < 20
+    finally:
+        slow.release.set()
+        hashing_now.join()
+        waiting.join()
+    assert hashing.hash("after the storm") == "after the storm"  # places were given back
 
-    hashing = PasswordHashing(2)
-    hashing.hasher = Counting()  # type: ignore[assignment]
-    threads = [threading.Thread(target=hashing.hash, args=("pw pw pw pw",)) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert peak[0] == 2
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's nice is Linux's")
+def test_hashes_run_at_a_lower_cpu_priority_than_the_callers_thread():
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    class Nice:
+        """Argon2 stand-in answering the nice value of the thread it runs in."""
+
+        def hash(self, _password: str) -> str:
+            return str(own_nice())
+
+    hashing = PasswordHashing(1)
+    hashing.hasher = Nice()  # type: ignore[assignment]
+    caller = own_nice()
+    assert int(hashing.hash("pw pw pw pw")) == min(19, caller + HASHING_NICENESS)
+    assert own_nice() == caller  # the caller's own thread keeps its priority
 
 
 def test_limits_read_as_flask_limiter_writes_them():
