@@ -95,7 +95,7 @@ def bench_imports() -> list[Result]:
             goal=f">= {GOAL}x the raw COPY of the same rows into customers",
             note=f"POST to job done {run['seconds']:.1f} s (upload {run['upload']:.1f} s), raw "
             f"COPY {raw_seconds:.1f} s; {run['events']:,} events in the outbox; chunks of "
-            f"{run['chunk']:,} rows",
+            f"{run['chunk']:,} rows, rows checked in {run['processes']} processes",
         ),
         Result(
             "import worker peak RSS",
@@ -104,7 +104,9 @@ def bench_imports() -> list[Result]:
             small_run["rss_mb"],
             higher_is_better=False,
             goal="flat: about the same for N rows as for N/10 (the baseline column)",
-            note=f"{count:,} rows vs {small_run['rows']:,} rows, the worker process's ru_maxrss",
+            note=f"{count:,} rows vs {small_run['rows']:,} rows, the worker process's ru_maxrss "
+            f"(its largest checking process: {run['checkers_rss_mb']:.0f} MB vs "
+            f"{small_run['checkers_rss_mb']:.0f} MB)",
         ),
     ]
 
@@ -244,7 +246,7 @@ def _worker(arguments: str) -> None:
 
     from services.customers.imports.runner import run_queued_imports
     from services.customers.tagging.tags_client import RemoteTagsCatalogue
-    from services.customers.worker import IMPORT_CHUNK_ROWS
+    from services.customers.worker import IMPORT_CHUNK_ROWS, IMPORT_PROCESSES
     from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 
     settings = Settings(service="customers", **json.loads(arguments))
@@ -255,10 +257,22 @@ def _worker(arguments: str) -> None:
         IMPORT_CHUNK_ROWS,
         functools.partial(RemoteTagsCatalogue, settings),
         settings.default_phone_region,
+        IMPORT_PROCESSES,
     )
     engine.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"ran": ran, "rss_mb": rss_mb, "chunk": IMPORT_CHUNK_ROWS}))
+    checkers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "ran": ran,
+                "rss_mb": rss_mb,
+                "checkers_rss_mb": checkers_mb,
+                "chunk": IMPORT_CHUNK_ROWS,
+                "processes": IMPORT_PROCESSES,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -95,10 +95,17 @@ class ChunkedJobs(Generic[J]):
         step_of: Callable[[uuid.UUID], Step[J]],
         on_failure: OnFailure[J],
     ) -> int:
-        """Run every queued (or abandoned) job, one after the other; how many ran."""
+        """Run every queued (or abandoned) job, one after the other; how many ran. A step with
+        a `close` method (what it holds between chunks: a file, processes) is closed after its
+        job, however the job ended."""
         ran = 0
         while (claimed := self.claim_next(uow_factory())) is not None:
-            self.run(uow_factory, claimed[0], claimed[1], step_of(claimed[0]), on_failure)
+            step = step_of(claimed[0])
+            try:
+                self.run(uow_factory, claimed[0], claimed[1], step, on_failure)
+            finally:
+                if callable(close := getattr(step, "close", None)):
+                    close()
             ran += 1
         return ran
 

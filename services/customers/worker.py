@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from datetime import timedelta
 
 from services.customers.handlers import SUBSCRIPTIONS
@@ -23,6 +24,8 @@ BULK_JOBS_INTERVAL = timedelta(seconds=1)
 IMPORTS_INTERVAL = timedelta(seconds=1)
 # Rows per transaction: large enough for set-based writes, small enough for steady progress.
 IMPORT_CHUNK_ROWS = 10_000
+# Processes checking the rows of a large import (validation is CPU-bound Python).
+IMPORT_PROCESSES = min(4, os.cpu_count() or 1)
 ATTACHMENT_SWEEP_INTERVAL = timedelta(minutes=10)
 # How often parked events are settled: at most a tenth of the window, at least every minute.
 PARKED_INTERVAL = timedelta(minutes=1)
@@ -48,6 +51,7 @@ def build_worker(settings: Settings, timeline: TimelineConfig | None = None) -> 
             IMPORT_CHUNK_ROWS,
             functools.partial(RemoteTagsCatalogue, settings),
             settings.default_phone_region,
+            IMPORT_PROCESSES,
         ),
     )
     # The bytes of attachments whose entry or customer was deleted.

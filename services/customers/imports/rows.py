@@ -1,17 +1,18 @@
-"""A chunk of an import's rows sorted out: each validated exactly as `POST /customers` validates
-it (its schema, then `new_customer`: status, names, phones, VAT, consent), then new, a duplicate
-inside the file, a customer already known (skipped or updated), or rejected with its reasons.
+"""An import's rows checked, then sorted out: each validated exactly as `POST /customers`
+validates it (its schema, then `new_customer`: status, names, phones, VAT, custom fields,
+consent) by `check_rows` (in the worker, or in processes of its own: `checking`), then, chunk by
+chunk, new, a duplicate inside the file, a customer already known (skipped or updated), or
+rejected with its reasons.
 
-Nothing is written here but the look-ups: `writing` inserts the new customers set-based, and
-`runner` applies updates one by one (as `PATCH /customers/{id}` does).
+Nothing is written here: `writing` inserts the new customers set-based, and `runner` applies
+updates one by one (as `PATCH /customers/{id}` does).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -21,26 +22,52 @@ from sqlalchemy.orm import Session
 
 from services.customers.imports.models import ImportEmail, ImportJob
 from services.customers.imports.parsing import Row
-from services.customers.models import ConsentRecord, Customer
-from services.customers.profiles import validation
+from services.customers.models import Customer, Status
 from services.customers.profiles.consent import channel_states, consent_changes, proof_from
 from services.customers.profiles.errors import InvalidProfile
 from services.customers.profiles.schemas import CustomerCreateSchema
 from services.customers.profiles.usecases import new_customer
+from services.customers.profiles.validation import email_key
 from services.customers.tagging.projection import name_key
 from services.customers.tagging.set_based import dialect_name
+from shared.db import table_of, utcnow
 
 Errors = dict[str | None, list[str]]
+CUSTOMER_COLUMNS = tuple(column.name for column in table_of(Customer).columns)
+PHONE_FIELDS = ("position", "number", "type", "sms", "whatsapp", "viber")
+CONSENT_FIELDS = ("channel", "granted", "source", "obtained_at", "recorded_by", "recorded_at")
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """What a valid row writes: the customer's columns, its phones, newsletter lists and consent
+    records (plain values: made in a worker process, they travel pickled)."""
+
+    columns: dict[str, Any]
+    phones: list[dict[str, Any]]
+    lists: list[str]
+    consents: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A row validated: `errors` (by `POST /customers`'s schema or the reader), or its email
+    and either the customer it makes as a new one or why it cannot (`new_errors`)."""
+
+    errors: Errors | None = None
+    email: str | None = None
+    key: str | None = None
+    new: NewRecord | None = None
+    new_errors: Errors | None = None
 
 
 @dataclass
 class NewCustomer:
-    """A row that makes a new customer: the customer (transient), its tags and consent records."""
+    """A row that makes a new customer, and the ids of its tags."""
 
     row: Row
-    customer: Customer
+    record: NewRecord
     tag_ids: list[uuid.UUID]
-    consents: list[ConsentRecord]
 
 
 @dataclass
@@ -62,56 +89,84 @@ class Sorted:
     emails: dict[str, int] = field(default_factory=dict)
 
 
-def sort_rows(
-    session: Session,
-    job: ImportJob,
-    rows: Iterable[Row],
-    tags: Mapping[str, str],
-    phone_region: str,
-    now: datetime,
-) -> Sorted:
-    """Validate and sort a chunk's rows (see the module)."""
+def check_rows(
+    session: Session, rows: Sequence[Row], phone_region: str, actor: str
+) -> list[Checked]:
+    """Validate each row as `POST /customers` does (its schema, then `new_customer` and the
+    consent it records), reading nothing but the statuses and custom field definitions."""
     schema = CustomerCreateSchema()
-    result = Sorted()
-    loaded: list[tuple[Row, dict[str, Any], str | None]] = []
+    # Held while checking: `new_customer`'s check of each row's status finds them in the
+    # session's identity map (weakly referenced) instead of asking the database every row.
+    statuses = session.scalars(select(Status)).all()
+    checked: list[Checked] = []
     for row in rows:
         if row.error is not None:
-            result.rejected.append((row, {None: [row.error]}))
+            checked.append(Checked(errors={None: [row.error]}))
             continue
         try:
             body = schema.load(row.body)
         except ma.ValidationError as exc:
-            result.rejected.append((row, flat(exc.messages)))
+            checked.append(Checked(errors=flat(exc.messages)))
             continue
-        key = validation.email_key(body.get("email"))
+        email, now = body.get("email"), utcnow()
+        try:
+            customer = new_customer(session, body, phone_region, now)
+            consents = consent_changes(
+                customer, {}, channel_states(customer), actor, proof_from(body), now
+            )
+        except InvalidProfile as exc:
+            checked.append(
+                Checked(email=email, key=email_key(email), new_errors=profile_errors(exc))
+            )
+            continue
+        record = NewRecord(
+            columns={name: getattr(customer, name) for name in CUSTOMER_COLUMNS},
+            phones=[{name: getattr(p, name) for name in PHONE_FIELDS} for p in customer.phones],
+            lists=[subscription.list_name for subscription in customer.newsletter_lists],
+            consents=[{name: getattr(r, name) for name in CONSENT_FIELDS} for r in consents],
+        )
+        checked.append(Checked(email=email, key=email_key(email), new=record))
+    del statuses
+    return checked
+
+
+def sort_rows(
+    session: Session,
+    job: ImportJob,
+    rows: Iterable[tuple[Row, Checked]],
+    tags: Mapping[str, str],
+) -> Sorted:
+    """Sort a chunk's checked rows (see the module)."""
+    result = Sorted()
+    loaded: list[tuple[Row, Checked]] = []
+    for row, checked in rows:
+        if checked.errors is not None:
+            result.rejected.append((row, checked.errors))
+            continue
+        key = checked.key
         if key is not None:
             first = result.emails.get(key)
             if first is not None:
-                result.rejected.append((row, _duplicate(body["email"], first)))
+                result.rejected.append((row, _duplicate(checked.email, first)))
                 continue
             result.emails[key] = row.number
-        loaded.append((row, body, key))
+        loaded.append((row, checked))
     earlier = _earlier_rows(session, job.id, list(result.emails))
     known = _known_customers(session, list(result.emails))
-    for row, body, key in loaded:
+    for row, checked in loaded:
+        key = checked.key
         tag_ids = [uuid.UUID(tags[name_key(name)]) for name in row.tags if tags.get(name_key(name))]
         if key is not None and key in earlier:
             result.emails.pop(key)
-            result.rejected.append((row, _duplicate(body["email"], earlier[key])))
+            result.rejected.append((row, _duplicate(checked.email, earlier[key])))
         elif key is not None and key in known:
             result.known.append(Known(row, known[key], tag_ids))
+        elif checked.new is None:
+            if key is not None:
+                result.emails.pop(key)
+            result.rejected.append((row, checked.new_errors or {}))
         else:
-            try:
-                customer = new_customer(session, body, phone_region, now)
-                consents = consent_changes(
-                    customer, {}, channel_states(customer), job.requested_by, proof_from(body), now
-                )
-            except InvalidProfile as exc:
-                if key is not None:
-                    result.emails.pop(key)
-                result.rejected.append((row, profile_errors(exc)))
-                continue
-            result.new.append(NewCustomer(row, customer, tag_ids, consents))
+            result.new.append(NewCustomer(row, checked.new, tag_ids))
     return result
 
 
@@ -137,7 +192,7 @@ def flat(messages: Any, prefix: str = "") -> Errors:
     return result
 
 
-def _duplicate(email: str, first: int) -> Errors:
+def _duplicate(email: str | None, first: int) -> Errors:
     return {"email": [f"{email} is already on row {first}"]}
 
 

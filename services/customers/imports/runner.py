@@ -23,9 +23,10 @@ import marshmallow as ma
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
+from services.customers.imports.checking import RowChecker
 from services.customers.imports.models import ImportEmail, ImportFilePart, ImportJob, ImportRowError
 from services.customers.imports.parsing import CsvFile, Row
-from services.customers.imports.rows import Errors, Known, flat, profile_errors, sort_rows
+from services.customers.imports.rows import Checked, Errors, Known, flat, profile_errors, sort_rows
 from services.customers.imports.storage import stored_file
 from services.customers.imports.writing import IMPORT, write_new_customers
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 JOBS = ChunkedJobs(ImportJob, "import")
 ENSURE_BATCH = 500
+PROCESSES_ABOVE = 20_000
+"""Rows left to import above which they are checked in processes of their own (when given)."""
 
 
 def run_queued_imports(
@@ -48,11 +51,13 @@ def run_queued_imports(
     chunk_size: int,
     catalogue: Callable[[], TagsCatalogue],
     phone_region: str,
+    processes: int = 0,
 ) -> int:
-    """Run every queued (or abandoned) import, one after the other; how many ran."""
+    """Run every queued (or abandoned) import, one after the other; how many ran. With
+    `processes`, a file of more than `PROCESSES_ABOVE` rows is checked in that many processes."""
     return JOBS.run_queued(
         uow_factory,
-        lambda _job_id: ImportStep(uow_factory, chunk_size, catalogue(), phone_region),
+        lambda _job_id: ImportStep(uow_factory, chunk_size, catalogue(), phone_region, processes),
         _failed,
     )
 
@@ -65,8 +70,10 @@ class ImportStep:
     chunk_size: int
     catalogue: TagsCatalogue
     phone_region: str
-    _rows: Iterator[Row] | None = None
-    _pending: list[Row] = field(default_factory=list)
+    processes: int = 0
+    _checker: RowChecker | None = None
+    _rows: Iterator[tuple[Row, Checked]] | None = None
+    _pending: list[tuple[Row, Checked]] = field(default_factory=list)
 
     def __call__(self, uow: UnitOfWork, job: ImportJob, now: datetime) -> bool:
         progress = progress_of(job)
@@ -75,13 +82,10 @@ class ImportStep:
             return True
         done = int(progress.get("next_row", 0))
         # Rows taken by a chunk that did not commit (a transient error) are taken again.
-        pending = [row for row in self._pending if row.number > done]
+        pending = [item for item in self._pending if item[0].number > done]
         if not pending:
             if self._rows is None:
-                csv_file = CsvFile(
-                    stored_file(self.uow_factory.session_factory, job.id), job.encoding
-                )
-                self._rows = (row for row in csv_file.rows() if row.number > done)
+                self._rows = self._checked_rows(job, done)
             pending = list(islice(self._rows, self.chunk_size))
         self._pending = pending
         if not pending:
@@ -97,8 +101,20 @@ class ImportStep:
             )
             return False
         import_chunk(uow, job, pending, self.phone_region, now)
-        job.params = with_progress(job.params, next_row=pending[-1].number)
+        job.params = with_progress(job.params, next_row=pending[-1][0].number)
         return True
+
+    def close(self) -> None:
+        """Stop the processes checking rows, if any (`shared.jobs` calls it after the job)."""
+        if self._checker is not None:
+            self._checker.close()
+
+    def _checked_rows(self, job: ImportJob, done: int) -> Iterator[tuple[Row, Checked]]:
+        session_factory = self.uow_factory.session_factory
+        csv_file = CsvFile(stored_file(session_factory, job.id), job.encoding)
+        processes = self.processes if (job.total or 0) - done > PROCESSES_ABOVE else 0
+        self._checker = RowChecker(session_factory, self.phone_region, job.requested_by, processes)
+        return self._checker.checked(row for row in csv_file.rows() if row.number > done)
 
     def _prepare(self, uow: UnitOfWork, job: ImportJob) -> None:
         """Count the rows and get the file's tags (created when missing), once per import."""
@@ -127,11 +143,15 @@ class ImportStep:
 
 
 def import_chunk(
-    uow: UnitOfWork, job: ImportJob, rows: list[Row], phone_region: str, now: datetime
+    uow: UnitOfWork,
+    job: ImportJob,
+    rows: list[tuple[Row, Checked]],
+    phone_region: str,
+    now: datetime,
 ) -> None:
-    """One chunk of rows, in the caller's transaction: customers, rejections, counters."""
+    """One chunk of checked rows, in the caller's transaction: customers, rejections, counters."""
     session = uow.session
-    chunk = sort_rows(session, job, rows, job.params.get("tags") or {}, phone_region, now)
+    chunk = sort_rows(session, job, rows, job.params.get("tags") or {})
     rejected = list(chunk.rejected)
     if job.dry_run:
         written = {item.row.number for item in chunk.new}

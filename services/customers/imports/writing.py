@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -35,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
-from services.customers.imports.rows import NewCustomer
+from services.customers.imports.rows import CUSTOMER_COLUMNS, NewCustomer
 from services.customers.models import (
     ConsentRecord,
     Customer,
@@ -53,9 +54,6 @@ IMPORT = "import"
 """The reason of the `customer.tagged` events of an import."""
 
 CUSTOMERS = table_of(Customer)
-CUSTOMER_COLUMNS = tuple(column.name for column in CUSTOMERS.columns)
-PHONE_FIELDS = ("position", "number", "type", "sms", "whatsapp", "viber")
-CONSENT_FIELDS = ("channel", "granted", "source", "obtained_at", "recorded_by", "recorded_at")
 EXTRA = ("row", "phones", "lists", "consents", "tag_ids")
 STAGING = Table(
     "customer_import_staging",
@@ -131,13 +129,14 @@ def _write_postgresql(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime
 
 
 _CHILDREN = (
-    f"INSERT INTO customer_phones ({', '.join(PHONE_FIELDS)}, customer_id)"
+    "INSERT INTO customer_phones (position, number, type, sms, whatsapp, viber, customer_id)"
     f" SELECT p.*, s.id FROM {STAGING.name} s, json_to_recordset(s.phones)"
     " AS p(position integer, number text, type text, sms boolean, whatsapp boolean,"
     " viber boolean)",
     "INSERT INTO customer_newsletter_lists (customer_id, list_name)"
     f" SELECT s.id, l.name FROM {STAGING.name} s, json_array_elements_text(s.lists) AS l(name)",
-    f"INSERT INTO consent_records (customer_id, {', '.join(CONSENT_FIELDS)})"
+    "INSERT INTO consent_records (customer_id, channel, granted, source, obtained_at,"
+    " recorded_by, recorded_at)"
     f" SELECT s.id, c.* FROM {STAGING.name} s, json_to_recordset(s.consents)"
     " AS c(channel text, granted boolean, source text, obtained_at timestamptz,"
     " recorded_by text, recorded_at timestamptz)",
@@ -177,20 +176,13 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
 
 
 def _staged_row(item: NewCustomer) -> list[Any]:
-    customer = item.customer
-    values = [_copy_value(getattr(customer, name)) for name in CUSTOMER_COLUMNS]
-    phones = [{name: getattr(phone, name) for name in PHONE_FIELDS} for phone in customer.phones]
-    lists = [subscription.list_name for subscription in customer.newsletter_lists]
-    consents = [
-        {name: _json_value(getattr(record, name)) for name in CONSENT_FIELDS}
-        for record in item.consents
-    ]
+    record = item.record
     return [
-        *values,
+        *(_copy_value(record.columns[name]) for name in CUSTOMER_COLUMNS),
         item.row.number,
-        json.dumps(phones),
-        json.dumps(lists),
-        json.dumps(consents),
+        json.dumps(record.phones),
+        json.dumps(record.lists),
+        json.dumps(record.consents, default=_json_value),
         json.dumps([str(tag_id) for tag_id in item.tag_ids]),
     ]
 
@@ -213,39 +205,28 @@ def _json_value(value: Any) -> Any:
 # --- SQLite (and any other backend) -------------------------------------------------------------
 def _write_executemany(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime) -> set[int]:
     session = uow.session
-    session.execute(
-        insert(Customer),
-        [{name: getattr(item.customer, name) for name in CUSTOMER_COLUMNS} for item in new],
-    )
+    session.execute(insert(Customer), [item.record.columns for item in new])
     children: list[tuple[Any, list[dict[str, Any]]]] = [
         (
             Phone,
-            [
-                {"customer_id": item.customer.id, **{n: getattr(p, n) for n in PHONE_FIELDS}}
-                for item in new
-                for p in item.customer.phones
-            ],
+            [{"customer_id": _id(item), **phone} for item in new for phone in item.record.phones],
         ),
         (
             NewsletterSubscription,
             [
-                {"customer_id": item.customer.id, "list_name": s.list_name}
+                {"customer_id": _id(item), "list_name": name}
                 for item in new
-                for s in item.customer.newsletter_lists
+                for name in item.record.lists
             ],
         ),
         (
             ConsentRecord,
-            [
-                {"customer_id": item.customer.id, **{n: getattr(r, n) for n in CONSENT_FIELDS}}
-                for item in new
-                for r in item.consents
-            ],
+            [{"customer_id": _id(item), **c} for item in new for c in item.record.consents],
         ),
         (
             CustomerTag,
             [
-                {"customer_id": item.customer.id, "tag_id": tag_id, "created_at": now}
+                {"customer_id": _id(item), "tag_id": tag_id, "created_at": now}
                 for item in new
                 for tag_id in dict.fromkeys(item.tag_ids)
             ],
@@ -254,13 +235,16 @@ def _write_executemany(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetim
     for model, values in children:
         if values:
             session.execute(insert(model), values)
-    uow.emit_many(
-        "customer.created",
-        ((created_data(item.customer), str(item.customer.id)) for item in new),
-    )
-    pairs = [(item.customer.id, tag_id) for item in new for tag_id in dict.fromkeys(item.tag_ids)]
+    customers = [SimpleNamespace(**item.record.columns) for item in new]
+    uow.emit_many("customer.created", ((created_data(c), str(c.id)) for c in customers))
+    pairs = [(_id(item), tag_id) for item in new for tag_id in dict.fromkeys(item.tag_ids)]
     if pairs:
-        contacts = {item.customer.id: contact_of(item.customer) for item in new}
+        contacts = {customer.id: contact_of(customer) for customer in customers}
         names = tag_names(session, {tag_id for _, tag_id in pairs})
         emit_tagging(uow, "customer.tagged", pairs, names, IMPORT, contacts)
     return {item.row.number for item in new}
+
+
+def _id(item: NewCustomer) -> uuid.UUID:
+    customer_id: uuid.UUID = item.record.columns["id"]
+    return customer_id

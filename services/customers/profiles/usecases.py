@@ -122,8 +122,8 @@ def new_customer(
     return customer
 
 
-def created_data(customer: Customer) -> dict[str, Any]:
-    """The data of `customer.created`."""
+def created_data(customer: Any) -> dict[str, Any]:
+    """The data of `customer.created` (of a `Customer`, or anything with its columns)."""
     return {
         "customer_id": str(customer.id),
         "kind": customer.kind,

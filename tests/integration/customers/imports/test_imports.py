@@ -339,3 +339,22 @@ def test_with_the_tags_service_down_an_import_without_tags_goes_in(
     work()
     job = client.get(f"/customers/imports/{job_id}", headers=importer).json
     assert (job["status"], job["accepted"]) == ("done", 1)
+
+
+def test_rows_checked_in_processes_of_their_own_give_the_same_import(
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    tags: CountingCatalogue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner, "PROCESSES_ABOVE", 0)
+    job_id = upload(client, importer, GOOD_AND_BAD).json["id"]
+    uow = app.extensions["crm"].uow
+    assert runner.run_queued_imports(uow, 3, lambda: tags, "FR", processes=2) == 1
+
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 5)
+    assert {(e["row"], e["field"]) for e in job["errors"]} >= {(2, "email"), (4, "language")}
+    rows = {c.email: c for c in customers(app)}
+    assert rows["elodie@example.com"].phones[0].number == "+33612345678"
