@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from services.automation.directory import Directory
@@ -212,56 +212,48 @@ class Evaluation:
             )  # their tags came with the answer
         return known
 
-    def finish(self) -> list[Decision]:
-        """The run's decisions, logged; the actions of those that fired, requested."""
+    def finish(self) -> int:
+        """The run's decisions, logged; the actions of those that fired, requested (one
+        statement each for the decisions and the chains); how many decisions."""
         pending, self._pending = self._pending, []
+        session = self.uow.session
         first = first_firings(
-            self.uow.session,
+            session,
             [(rule.id, facts.customer_id, trigger.fact_key) for facts, trigger, rule, _, outcome
              in pending if outcome is None],
         )  # fmt: skip
-        decisions = []
+        decisions, chains = [], []
+        now = self.now or utcnow()
         for facts, trigger, rule, results, outcome in pending:
             if outcome is None:
                 key = (rule.id, facts.customer_id, trigger.fact_key)
                 outcome = FIRED if key in first else ALREADY_FIRED
                 first.discard(key)  # the same fact twice in a run fires once
             if outcome == FIRED:
-                request_actions(self.uow, rule, facts.customer_id, trigger)
+                emit_actions(self.uow, rule, facts.customer_id, trigger)
+                chains.append(chain_row(rule, facts.customer_id, trigger))
             decisions.append(
-                Decision(
-                    customer_id=facts.customer_id,
-                    rule_id=rule.id,
-                    rule_version=rule.version,
-                    trigger_event_id=trigger.event_id,
-                    trigger_type=trigger.type,
-                    trigger_time=trigger.time,
-                    fact_key=trigger.fact_key,
-                    depth=trigger.depth,
-                    outcome=outcome,
-                    fired=outcome == FIRED,
-                    conditions=[result.as_json() for result in results],
-                    actions=list(rule.actions) if outcome == FIRED else [],
-                    evaluated_at=self.now or utcnow(),
-                )
+                {
+                    "customer_id": facts.customer_id,
+                    "rule_id": rule.id,
+                    "rule_version": rule.version,
+                    "trigger_event_id": trigger.event_id,
+                    "trigger_type": trigger.type,
+                    "trigger_time": trigger.time,
+                    "fact_key": trigger.fact_key,
+                    "depth": trigger.depth,
+                    "outcome": outcome,
+                    "fired": outcome == FIRED,
+                    "conditions": [result.as_json() for result in results],
+                    "actions": list(rule.actions) if outcome == FIRED else [],
+                    "evaluated_at": now,
+                }
             )
-        self.uow.session.add_all(decisions)
-        return decisions
-
-
-def decide(
-    uow: UnitOfWork,
-    facts: CustomerFacts,
-    trigger: Trigger,
-    directory: Directory | None = None,
-    now: datetime | None = None,
-) -> list[Decision]:
-    """Evaluate every rule `trigger` starts for this one customer; their decisions."""
-    evaluation = Evaluation(uow, trigger.type, directory, now)
-    if not evaluation:
-        return []
-    evaluation.add(facts, trigger, Views(uow.session, [facts.customer_id]))
-    return evaluation.finish()
+        if decisions:
+            session.execute(insert(Decision), decisions)
+        if chains:
+            session.execute(insert(ActionRequest), chains)
+        return len(decisions)
 
 
 def first_firings(
@@ -287,6 +279,13 @@ def first_firings(
 
 def request_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> None:
     """One `automation.action_requested` per action, and the chain they continue."""
+    emit_actions(uow, rule, customer_id, trigger)
+    uow.session.execute(insert(ActionRequest), [chain_row(rule, customer_id, trigger)])
+
+
+def emit_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> None:
+    """One `automation.action_requested` per action of the rule, under the trigger's
+    correlation id."""
     with correlated(trigger.correlationid, "automation"):
         for action in rule.actions:
             uow.emit(
@@ -294,15 +293,17 @@ def request_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger
                 action_data(customer_id, rule.id, action, trigger),
                 subject=str(customer_id),
             )
-    uow.session.add(
-        ActionRequest(
-            rule_id=rule.id,
-            customer_id=customer_id,
-            depth=trigger.depth,
-            fact_key=trigger.fact_key,
-            requested_at=utcnow(),
-        )
-    )
+
+
+def chain_row(rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> dict[str, Any]:
+    """The `action_requests` row of a firing: the chain (fact, depth) its result continues."""
+    return {
+        "rule_id": rule.id,
+        "customer_id": customer_id,
+        "depth": trigger.depth,
+        "fact_key": trigger.fact_key,
+        "requested_at": utcnow(),
+    }
 
 
 def action_data(

@@ -1,7 +1,7 @@
 """Event handlers of the automation service and the explicit list of what it subscribes to.
 
 Customers' events and the external systems' events keep each customer's facts; each one then
-starts the rules whose trigger is its type (`engine.decide`). Tag events keep the catalogue
+starts the rules whose trigger is its type (`engine.Evaluation`). Tag events keep the catalogue
 rules are validated against. Handlers act on the data as its schema loaded it (`loaded`).
 """
 
