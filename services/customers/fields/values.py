@@ -97,10 +97,12 @@ def custom_field_errors(
 ) -> dict[str, list[str]]:
     """Write `given` over the customer's values after checking them (nothing written when any
     is refused); the errors by key."""
+    if customer.custom_fields is None:  # a customer being built: no column default yet
+        customer.custom_fields = {}
     definitions = load_definitions(session)
     if not definitions and not given and not customer.custom_fields:
         return {}
-    current = customer.custom_fields or {}
+    current = customer.custom_fields
     values, errors = merged_values(definitions, customer.kind, current, given, creating)
     if not errors and values != current:
         customer.custom_fields = values

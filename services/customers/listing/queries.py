@@ -89,16 +89,24 @@ def _after(sort: str, position: Position) -> ColumnElement[bool]:
     return tuple_(*columns) < bound if _descending(sort) else tuple_(*columns) > bound
 
 
-def page_query(
-    session: Session, params: Mapping[str, Any], sort: str, limit: int, after: Position | None
+def customers_query(
+    session: Session, params: Mapping[str, Any], sort: str, after: Position | None = None
 ) -> Select[Any]:
-    """The SELECT of one page of customers (one extra row tells whether another page follows)."""
+    """The SELECT of the customers the list parameters match (view rows), in `sort` order,
+    after `after`: a page of the list, or a whole export. Raises the filters' refusals."""
     stmt = CUSTOMER_VIEW.where(*customer_conditions(session, params))
     if after is not None:
         stmt = stmt.where(_after(sort, after))
     columns = _sort_columns(sort)
     order = [column.desc() for column in columns] if _descending(sort) else list(columns)
-    return stmt.order_by(*order).limit(limit + 1)
+    return stmt.order_by(*order)
+
+
+def page_query(
+    session: Session, params: Mapping[str, Any], sort: str, limit: int, after: Position | None
+) -> Select[Any]:
+    """The SELECT of one page of customers (one extra row tells whether another page follows)."""
+    return customers_query(session, params, sort, after).limit(limit + 1)
 
 
 def list_customers(

@@ -16,8 +16,8 @@ from shared.api import PageArgsSchema, Schema, page_schema
 SEGMENT_NAME_MAX_LENGTH = 100
 
 
-class CustomerListArgsSchema(CustomerFilterSchema, PageArgsSchema):
-    """`GET /customers`: the list parameters, `sort`, and the page (`limit`, `cursor`)."""
+class SortedFilterSchema(CustomerFilterSchema):
+    """The list parameters and `sort` (the list's page and the export take them)."""
 
     sort = ma.fields.String(
         load_default=DEFAULT_SORT,
@@ -27,6 +27,10 @@ class CustomerListArgsSchema(CustomerFilterSchema, PageArgsSchema):
             "`name` / `-name`: by last name (or company), then first name."
         },
     )
+
+
+class CustomerListArgsSchema(SortedFilterSchema, PageArgsSchema):
+    """`GET /customers`: the list parameters, `sort`, and the page (`limit`, `cursor`)."""
 
 
 CustomerPageSchema = page_schema(CustomerSchema, "CustomerPageSchema")

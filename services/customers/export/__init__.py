@@ -1,0 +1,1 @@
+"""CSV export of customers (C9): the list's selection, streamed row by row."""
