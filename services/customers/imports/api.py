@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -24,6 +25,7 @@ from shared.api import Blueprint, current_principal
 from shared.app import service_context
 
 MAX_BYTES_CONFIG = "CUSTOMERS_IMPORT_MAX_BYTES"
+MAX_BYTES_ENV = "CRM_CUSTOMERS_IMPORT_MAX_BYTES"
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MULTIPART_SLACK = 64 * 1024
 
@@ -59,7 +61,7 @@ class Imports(MethodView):
         UTF-8 (with or without BOM) or Windows-1252/Latin-1; comma, semicolon or tab; a header
         row in English or French. Every row is validated as `POST /customers` validates it.
         """
-        max_bytes = int(current_app.config.get(MAX_BYTES_CONFIG, DEFAULT_MAX_BYTES))
+        max_bytes = max_import_bytes()
         if request.content_length is not None and request.content_length > max_bytes + (
             MULTIPART_SLACK if request.mimetype == "multipart/form-data" else 0
         ):
@@ -139,6 +141,13 @@ class ImportErrors(MethodView):
             f'attachment; filename="import-{import_id}-errors.csv"'
         )
         return response
+
+
+def max_import_bytes() -> int:
+    """The largest file accepted: the app's `CUSTOMERS_IMPORT_MAX_BYTES`, else the environment's
+    `CRM_CUSTOMERS_IMPORT_MAX_BYTES`, else 200 MB."""
+    configured = current_app.config.get(MAX_BYTES_CONFIG) or os.environ.get(MAX_BYTES_ENV)
+    return int(configured or DEFAULT_MAX_BYTES)
 
 
 def neutralised(cell: str) -> str:

@@ -358,3 +358,12 @@ def test_rows_checked_in_processes_of_their_own_give_the_same_import(
     assert {(e["row"], e["field"]) for e in job["errors"]} >= {(2, "email"), (4, "language")}
     rows = {c.email: c for c in customers(app)}
     assert rows["elodie@example.com"].phones[0].number == "+33612345678"
+
+
+def test_the_size_limit_comes_from_the_environment(
+    client: FlaskClient, importer: Headers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRM_CUSTOMERS_IMPORT_MAX_BYTES", "50")
+    answer = upload(client, importer, b"Nom\n" + b"x\n" * 30)
+    assert answer.status_code == 422
+    assert "limit of 50 bytes" in answer.json["message"]
