@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from services.customers.imports import runner, writing
 from services.customers.imports.models import ImportJob
-from services.customers.models import Customer, CustomerTag
+from services.customers.models import ConsentRecord, Customer, CustomerTag
 from shared.db import utcnow
 from tests.integration.customers.imports.conftest import (
     TAGS_DOWN,
@@ -367,3 +367,26 @@ def test_the_size_limit_comes_from_the_environment(
     answer = upload(client, importer, b"Nom\n" + b"x\n" * 30)
     assert answer.status_code == 422
     assert "limit of 50 bytes" in answer.json["message"]
+
+
+def test_a_row_that_records_consent_switches_its_channels_on_with_their_records(
+    app: Flask, client: FlaskClient, importer: Headers, work: Callable[..., int]
+) -> None:
+    data = (
+        "Nom,Email,Téléphone,email_consent,newsletter_lists,consent.source,consent.obtained_at\n"
+        "Li,li@example.com,+33 6 11 22 33 44,oui,news|offers,signed form,2026-01-02T10:00:00Z\n"
+        "Mo,mo@example.com,,oui,,,\n"
+    ).encode()
+    job_id = upload(client, importer, data).json["id"]
+    work()
+
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["accepted"], job["rejected"]) == (2, 0)
+    li, mo = customers(app)
+    assert li.email_consent and li.phones[0].number == "+33611223344"
+    # No consent record on its row: every channel off, as POST /customers does.
+    assert not mo.email_consent
+    assert sorted(s.list_name for s in li.newsletter_lists) == ["news", "offers"]
+    with app.extensions["crm"].session_factory() as session:
+        records = session.execute(select(ConsentRecord.channel, ConsentRecord.source)).all()
+    assert [tuple(r) for r in records] == [("email", "signed form")]

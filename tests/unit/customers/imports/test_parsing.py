@@ -202,3 +202,13 @@ def test_a_line_longer_than_the_sample_is_read_whole() -> None:
     rows = list(read(f"Nom,notes\nLi,{long_note}\nMo,b\n".encode()).rows())
     assert rows[0].body["notes"] == long_note
     assert rows[1].body["last_name"] == "Mo"
+
+
+def test_a_row_says_whether_its_kind_was_written_or_guessed() -> None:
+    rows = list(read(b"Type,Nom,Soci\xc3\xa9t\xc3\xa9\nentreprise,,ACME\n,Li,\n").rows())
+    assert [(row.body["kind"], row.kind_given) for row in rows] == [
+        ("company", True),
+        ("individual", False),
+    ]
+    (no_column,) = read(b"Nom\nLi\n").rows()
+    assert (no_column.body["kind"], no_column.kind_given) == ("individual", False)
