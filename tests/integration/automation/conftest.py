@@ -172,3 +172,19 @@ def status_changed(
     customer_id: uuid.UUID, to: str, previous: str | None = None, reason: str = "manual"
 ) -> dict[str, Any]:
     return {"customer_id": str(customer_id), "from": previous, "to": to, "reason": reason}
+
+
+# The built-in rules of a first fact: (rule, the external event type, its data for a customer).
+FIRST_RULES = [
+    ("first-payment", "billing.payment.recorded", payment),
+    (
+        "first-invoice",
+        "billing.invoice.issued",
+        lambda c: {**payment(c), "invoice_number": "F-1"},
+    ),
+    (
+        "first-appointment",
+        "scheduling.appointment.completed",
+        lambda c: {"customer_id": str(c), "kind": "group_event"},
+    ),
+]

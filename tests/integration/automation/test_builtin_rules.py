@@ -13,23 +13,9 @@ from flask.testing import FlaskClient
 
 from shared.db import utcnow
 from shared.events.envelope import CloudEvent
-from tests.integration.automation.conftest import payment, status_changed
+from tests.integration.automation.conftest import FIRST_RULES, payment, status_changed
 
 pytestmark = pytest.mark.needs_postgres
-
-FIRST_RULES = [
-    ("first-payment", "billing.payment.recorded", payment),
-    (
-        "first-invoice",
-        "billing.invoice.issued",
-        lambda c: {**payment(c), "invoice_number": "F-1"},
-    ),
-    (
-        "first-appointment",
-        "scheduling.appointment.completed",
-        lambda c: {"customer_id": str(c), "kind": "group_event"},
-    ),
-]
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from shared.settings import Settings
 from shared.suite import build_worker
 from shared.worker import Worker
 from tests.backbone import queue_messages, wait_until
+from tests.integration.automation.conftest import FIRST_RULES
 from tests.integration.customers.conftest import closed_port
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]
@@ -195,4 +196,72 @@ def _fired(app: Flask, customer_id: uuid.UUID) -> bool:
             session.scalars(
                 select(Decision).where(Decision.customer_id == customer_id, Decision.fired)
             ).first()
+        )
+
+
+@pytest.fixture
+def publish_as(broker_urls: Callable[[str], str]) -> Iterator[Callable[[str, Any], None]]:
+    """Publishes an event as its owner does (`billing`, `scheduling`: its own broker user)."""
+    publishers: dict[str, EventPublisher] = {}
+
+    def _publish(event_type: str, data: Any) -> None:
+        owner = event_type.split(".")[0]
+        if owner not in publishers:
+            publishers[owner] = EventPublisher(make_connection(broker_urls(owner)), identity=owner)
+        event = make_event(event_type, data, source=owner)
+        publishers[owner].publish_batch(
+            [OutgoingMessage(routing_key=event_type, body=event.to_json(), message_id=event.id)]
+        )
+
+    yield _publish
+    for publisher in publishers.values():
+        publisher.close()
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "event_type", "data"), FIRST_RULES, ids=[r[0] for r in FIRST_RULES]
+)
+def test_each_default_rule_through_rabbitmq_switched_off_then_on(
+    rule_id: str,
+    event_type: str,
+    data: Callable[[uuid.UUID], dict[str, Any]],
+    app: Flask,
+    customers_app: Flask,
+    workers: list[Worker],
+    publish_as: Callable[[str, Any], None],
+    writer: dict[str, str],
+    admin: dict[str, str],
+) -> None:
+    automation = app.test_client()
+    off = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": False}, headers=admin)
+    assert off.status_code == 200, off.get_json()
+    dormant = new_customer(customers_app, writer)
+    wait_until(lambda: facts_known(app, dormant))
+
+    publish_as(event_type, data(dormant))
+
+    wait_until(lambda: _outcomes(app, dormant, rule_id) == ["rule_off"])
+    on = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": True}, headers=admin)
+    assert on.status_code == 200, on.get_json()
+    customer = new_customer(customers_app, writer)
+    wait_until(lambda: facts_known(app, customer))
+
+    publish_as(event_type, data(customer))
+
+    wait_until(lambda: status_of(customers_app, customer) == "active")
+    assert status_events(customers_app, customer) == [f"rule:{rule_id}"]
+    assert _outcomes(app, customer, rule_id) == ["fired"]
+    assert status_of(customers_app, dormant) == "lead"  # switching on replays nothing
+
+
+def _outcomes(app: Flask, customer_id: uuid.UUID, rule_id: str) -> list[str]:
+    from services.automation.models import Decision
+
+    with app.extensions["crm"].session_factory() as session:
+        return list(
+            session.scalars(
+                select(Decision.outcome)
+                .where(Decision.customer_id == customer_id, Decision.rule_id == rule_id)
+                .order_by(Decision.id)
+            )
         )
