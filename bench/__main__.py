@@ -11,6 +11,7 @@ from bench.harness import Benchmark, Result, format_table, say
 
 
 def _benchmarks() -> dict[str, Benchmark]:
+    from bench.bench_automation import bench_automation
     from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
     from bench.bench_http import bench_http
@@ -25,6 +26,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "customers": bench_customers,
         "registration": bench_registration,
         "imports": bench_imports,
+        "automation": bench_automation,
     }
 
 

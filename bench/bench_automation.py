@@ -1,0 +1,457 @@
+"""Automation end to end over the real RabbitMQ and PostgreSQL, each figure beside its raw
+baseline measured in the same run (issue 13):
+
+- latency: `billing.payment.recorded` for a lead, published as billing does (its own broker
+  user), until `GET /customers/{id}` answers `active`, at a steady rate; beside raw pika's
+  publish-to-receipt at the same rate (`bench_latency.run_raw`);
+- throughput: the same events as fast as they go, through the whole pipeline (automation's facts
+  and rules, `automation.action_requested`, customers, `customer.status_changed` committed);
+  beside raw pika's round trip of as many messages (`bench_events.run_raw`);
+- the inactivity sweep over `CRM_BENCH_AUTOMATION_FACTS` customers' facts: finding who is due
+  through the sweep's own statement, beside the raw SQL of the same selection; then their status
+  changes drained through the pipeline, in chunks of `sweep.CHUNK`.
+
+The customers and automation workers run as their own processes (`crm worker`), as deployed;
+the customers API is gunicorn. Customers and facts are seeded directly in the databases, as if
+their `customer.created` had been handled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pika
+import psycopg
+from sqlalchemy.engine import make_url
+
+from bench import bench_events, bench_latency
+from bench.bench_latency import percentile
+from bench.harness import Result, env_float, env_int, fresh_database, fresh_vhost, say
+from bench.servers import ROOT, Gunicorn, get
+from services.automation.sweep import CHUNK, due_for_inactivity, run_sweep
+from shared.auth import issue_token
+from shared.broker import setup_development_broker
+from shared.db import UnitOfWorkFactory, make_engine, make_session_factory, utcnow
+from shared.events.envelope import make_event
+from shared.events.owners import broker_user, development_broker_password
+from shared.events.publisher import EventPublisher, OutgoingMessage, make_connection
+from shared.migrations import migrate
+from shared.settings import Settings
+from shared.suite import declare_broker_topology
+
+VHOST = "crm_bench_automation"
+DATABASES = {"customers": "crm_bench_automation_customers", "automation": "crm_bench_automation"}
+PAYMENT = "billing.payment.recorded"
+PUBLISH_BATCH = 500
+INACTIVITY_DAYS = 180  # the setting's default, as migrated
+LATENCY_GOAL_MS = 500.0
+THROUGHPUT_GOAL = 0.15
+FINDING_GOAL = 2.0
+
+
+# --- the suite under test -----------------------------------------------------------------------
+def _user_url(vhost_url: str, user: str) -> str:
+    setup_development_broker([user], 5, VHOST)
+    return vhost_url.replace("guest:guest", f"{user}:{development_broker_password(user)}")
+
+
+class Suite:
+    """Both databases migrated, the broker's topology declared, then (`start`) the customers API
+    under gunicorn and the two workers as `crm worker` processes."""
+
+    def __init__(self, vhost_url: str, work: Path) -> None:
+        self.work = work
+        self.database_urls = {name: fresh_database(db) for name, db in DATABASES.items()}
+        self.broker_urls = {
+            name: _user_url(vhost_url, broker_user(name)) for name in ("customers", "automation")
+        }
+        self.billing_url = _user_url(vhost_url, "billing")
+        for service in DATABASES:
+            settings = Settings(
+                service=service,
+                database_urls={service: self.database_urls[service]},
+                broker_url=self.broker_urls[service],
+            )
+            migrate(settings)
+            declare_broker_topology(settings)
+        self.api = Gunicorn(
+            "services.customers.app:create_app()",
+            {"CRM_CUSTOMERS_DATABASE_URL": self.database_urls["customers"]},
+            work / "customers-api.log",
+        )
+        self.workers: list[subprocess.Popen[bytes]] = []
+        token = issue_token(
+            Settings(service="customers"), "staff:bench", ["customers:read"], audience=["customers"]
+        )
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def dsn(self, service: str) -> str:
+        """The libpq connection string of a service's database."""
+        url = make_url(self.database_urls[service])
+        return f"host={url.host} port={url.port} user={url.username} dbname={url.database}"
+
+    def start(self, probe_id: uuid.UUID) -> None:
+        """The API, then the workers; returns once both consumers are on their queues."""
+        self.api.start(f"/customers/{probe_id}", self.headers)
+        environment = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        for service in ("customers", "automation"):
+            env = {
+                **environment,
+                "CRM_ENV": "development",
+                "CRM_LOG_LEVEL": "WARNING",
+                f"CRM_{service.upper()}_DATABASE_URL": self.database_urls[service],
+                f"CRM_{service.upper()}_BROKER_URL": self.broker_urls[service],
+                "CRM_CUSTOMERS_URL": f"http://127.0.0.1:{self.api.port}",
+            }
+            with (self.work / f"{service}-worker.log").open("wb") as log:
+                command = [sys.executable, "-c", "from shared.cli import main; main()"]
+                self.workers.append(
+                    subprocess.Popen(
+                        [*command, "worker", service],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        deadline = time.monotonic() + 30
+        while not all(self._consumed(service) for service in DATABASES):
+            if time.monotonic() > deadline or any(w.poll() is not None for w in self.workers):
+                raise RuntimeError(f"the workers did not start; see {self.work}")
+            time.sleep(0.2)
+
+    def _consumed(self, service: str) -> bool:
+        connection = pika.BlockingConnection(pika.URLParameters(self.broker_urls[service]))
+        try:
+            declared = connection.channel().queue_declare(f"{service}.events", passive=True)
+            return bool(declared.method.consumer_count)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Stop the workers and the API."""
+        for worker in self.workers:
+            worker.terminate()
+        for worker in self.workers:
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(5)
+        self.api.stop()
+
+
+# --- seeding ------------------------------------------------------------------------------------
+def seed_customers(
+    suite: Suite, leads: int, actives: int
+) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """`leads` leads and `actives` active customers in customers, known to automation's facts
+    (their `customer.created` handled); their ids."""
+    lead_ids = [uuid.uuid4() for _ in range(leads)]
+    active_ids = [uuid.uuid4() for _ in range(actives)]
+    past = utcnow() - timedelta(days=400)
+    _copy(
+        suite.dsn("customers"),
+        "COPY customers (id, kind, first_name, last_name, sort_name, email, email_key,"
+        " shipping_addresses, email_consent, newsletter_subscribed, is_supplier, is_conflict,"
+        " status, status_changed_at, login_enabled, email_confirmed, search_text, version,"
+        " created_at, updated_at) FROM STDIN",
+        (
+            (c, "individual", "Ada", "Bench", "bench ada", f"{c.hex}@bench.example",
+             f"{c.hex}@bench.example", "[]", False, False, False, False, status, past, False,
+             False, "ada bench", 1, past, past)
+            for c, status in _statuses(lead_ids, active_ids)
+        ),
+    )  # fmt: skip
+    _copy(
+        suite.dsn("automation"),
+        "COPY customer_facts (customer_id, known, deleted, status, status_at, kind, profile,"
+        " since, last_interaction_at, purchases_count, payments_count, invoices_count,"
+        " appointments_count, support_requests_count, emails_clicked_count) FROM STDIN",
+        (
+            (c, True, False, status, past, "individual", '{"language": "fr"}', past, past,
+             0, 0, 0, 0, 0, 0)
+            for c, status in _statuses(lead_ids, active_ids)
+        ),
+    )  # fmt: skip
+    return lead_ids, active_ids
+
+
+def _copy(dsn: str, sql: str, rows: Any) -> None:
+    with (
+        psycopg.connect(dsn) as connection,
+        connection.cursor() as cursor,
+        cursor.copy(sql) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+def _statuses(leads: Sequence[uuid.UUID], actives: Sequence[uuid.UUID]) -> Any:
+    yield from ((customer_id, "lead") for customer_id in leads)
+    yield from ((customer_id, "active") for customer_id in actives)
+
+
+def seed_more_facts(suite: Suite, count: int) -> None:
+    """`count` more customers' facts, active or VIP with a recent interaction (not due)."""
+    with psycopg.connect(suite.dsn("automation")) as connection:
+        connection.execute(
+            "INSERT INTO customer_facts (customer_id, known, deleted, status, status_at, kind,"
+            " profile, since, last_interaction_at, purchases_count, payments_count,"
+            " invoices_count, appointments_count, support_requests_count, emails_clicked_count)"
+            " SELECT gen_random_uuid(), true, false,"
+            " (ARRAY['active', 'vip', 'lead', 'inactive'])[1 + n %% 4],"
+            " now() - interval '1 year', 'individual', '{}', now() - interval '2 years',"
+            " now() - (n %% 170) * interval '1 day', 0, 1, 0, 0, 0, 0"
+            " FROM generate_series(1, %s) AS n",
+            (count,),
+        )
+        connection.commit()
+        connection.autocommit = True
+        connection.execute("VACUUM ANALYZE customer_facts")
+
+
+# --- measures -----------------------------------------------------------------------------------
+def _payment(customer_id: uuid.UUID) -> OutgoingMessage:
+    data = {"customer_id": str(customer_id), "amount": "10.00", "currency": "EUR"}
+    event = make_event(PAYMENT, data, source="billing", subject=str(customer_id))
+    return OutgoingMessage(routing_key=PAYMENT, body=event.to_json(), message_id=event.id)
+
+
+def run_latency(suite: Suite, customers: Sequence[uuid.UUID], rate: float) -> list[float]:
+    """Seconds from each payment's publish to `GET /customers/{id}` showing `active`."""
+    published: dict[uuid.UUID, float] = {}
+    seen: dict[uuid.UUID, float] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        # A cheap query says which customers changed; a GET then shows it, timed.
+        with psycopg.connect(suite.dsn("customers"), autocommit=True) as connection:
+            while not done.is_set() or len(seen) < len(published):
+                waiting = [c for c in list(published) if c not in seen]
+                if waiting:
+                    changed = connection.execute(
+                        "SELECT id FROM customers WHERE id = ANY(%s) AND status = 'active'",
+                        (waiting,),
+                    ).fetchall()
+                    for (customer_id,) in changed:
+                        path = f"/customers/{customer_id}"
+                        status, body = get(suite.api.port, path, suite.headers)
+                        if status == 200 and json.loads(body)["status"] == "active":
+                            seen[customer_id] = time.perf_counter()
+                if done.is_set() and time.perf_counter() > deadline[0]:
+                    return
+                time.sleep(0.005)
+
+    deadline = [float("inf")]
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    publisher = EventPublisher(make_connection(suite.billing_url), identity="billing")
+    say(f"automation: latency, {len(customers):,} payments at {rate:.0f}/s")
+    try:
+        for n in bench_latency._paced(len(customers), rate):
+            message = _payment(customers[n])
+            published[customers[n]] = time.perf_counter()
+            publisher.publish_batch([message])
+        deadline[0] = time.perf_counter() + 30
+        done.set()
+        watcher.join(35)
+    finally:
+        publisher.close()
+    return [seen[c] - published[c] for c in published if c in seen]
+
+
+def _count_status(suite: Suite, customers: Sequence[uuid.UUID], status: str) -> int:
+    with psycopg.connect(suite.dsn("customers"), autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM customers WHERE id = ANY(%s) AND status = %s",
+            (list(customers), status),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _wait_for(
+    suite: Suite, customers: Sequence[uuid.UUID], status: str, timeout: float
+) -> tuple[float, int]:
+    """When (perf_counter) every customer has `status`, or the timeout; how many have it."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        count = _count_status(suite, customers, status)
+        now = time.perf_counter()
+        if count >= len(customers) or now > deadline:
+            return now, count
+        time.sleep(0.05)
+
+
+def run_throughput(
+    suite: Suite, customers: Sequence[uuid.UUID], timeout: float
+) -> tuple[float, int]:
+    """Seconds from the first payment published to the last customer active; how many."""
+    messages = [_payment(customer_id) for customer_id in customers]
+    publisher = EventPublisher(make_connection(suite.billing_url), identity="billing")
+    say(f"automation: throughput, {len(messages):,} payments through the whole pipeline")
+    try:
+        started = time.perf_counter()
+        for first in range(0, len(messages), PUBLISH_BATCH):
+            publisher.publish_batch(messages[first : first + PUBLISH_BATCH])
+        ended, count = _wait_for(suite, customers, "active", timeout)
+    finally:
+        publisher.close()
+    return ended - started, count
+
+
+def run_finding(suite: Suite, now: datetime, rounds: int) -> tuple[float, float, int]:
+    """Best seconds of the sweep's own statement finding everyone due (whole set, through
+    SQLAlchemy), and of the raw SQL of the same selection (psycopg); how many are due."""
+    engine = make_engine(suite.database_urls["automation"])
+    statement = due_for_inactivity(now, INACTIVITY_DAYS)
+    raw_sql = (
+        "SELECT f.customer_id, f.status, coalesce(f.last_interaction_at, f.since)"
+        " FROM customer_facts f WHERE f.known AND NOT f.deleted"
+        " AND f.status IN ('active', 'vip')"
+        " AND coalesce(f.last_interaction_at, f.since) <= %(cutoff)s"
+        " AND NOT EXISTS (SELECT 1 FROM rule_firings r WHERE r.rule_id = 'inactivity'"
+        " AND r.fact_key = %(fact)s AND r.customer_id = f.customer_id)"
+        " ORDER BY f.customer_id"
+    )
+    parameters = {
+        "cutoff": now - timedelta(days=INACTIVITY_DAYS),
+        "fact": f"day:{now.date().isoformat()}",
+    }
+    ours, raw, found = [], [], 0
+    try:
+        with (
+            make_session_factory(engine)() as session,
+            psycopg.connect(suite.dsn("automation"), autocommit=True) as connection,
+        ):
+            for _ in range(rounds):
+                started = time.perf_counter()
+                found = len(session.execute(statement).all())
+                ours.append(time.perf_counter() - started)
+                session.rollback()
+                started = time.perf_counter()
+                raw_found = len(connection.execute(raw_sql, parameters).fetchall())
+                raw.append(time.perf_counter() - started)
+                if raw_found != found:
+                    raise RuntimeError(f"ours found {found:,} due, the raw SQL {raw_found:,}")
+    finally:
+        engine.dispose()
+    return min(ours), min(raw), found
+
+
+def run_drain(
+    suite: Suite, due: Sequence[uuid.UUID], now: datetime, timeout: float
+) -> tuple[float, float, int, int]:
+    """The sweep (chunks of `CHUNK`), then its status changes through the pipeline: seconds of
+    the sweep alone, seconds until every due customer is inactive, how many are, firings."""
+    engine = make_engine(suite.database_urls["automation"])
+    try:
+        uow_factory = UnitOfWorkFactory(make_session_factory(engine), "automation")
+        say(f"automation: sweep over the facts, {len(due):,} due, chunks of {CHUNK:,}")
+        started = time.perf_counter()
+        fired = run_sweep(uow_factory, clock=lambda: now)
+        swept = time.perf_counter() - started
+        ended, count = _wait_for(suite, due, "inactive", timeout)
+        again = run_sweep(uow_factory, clock=lambda: now)
+    finally:
+        engine.dispose()
+    if again:
+        raise RuntimeError(f"the second sweep of the day fired {again} rules")
+    return swept, ended - started, count, fired
+
+
+# --- the benchmark ------------------------------------------------------------------------------
+def bench_automation() -> list[Result]:
+    """Latency, throughput and the inactivity sweep of automation, beside raw baselines."""
+    rate = env_float("CRM_BENCH_AUTOMATION_RATE", 200.0)
+    latency_events = env_int("CRM_BENCH_AUTOMATION_LATENCY_EVENTS", 2_000)
+    events = env_int("CRM_BENCH_AUTOMATION_EVENTS", 5_000)
+    facts = env_int("CRM_BENCH_AUTOMATION_FACTS", 200_000)
+    due = env_int("CRM_BENCH_AUTOMATION_DUE", max(1, facts // 20))
+    timeout = env_float("CRM_BENCH_AUTOMATION_TIMEOUT", 180.0)
+    vhost_url = fresh_vhost(VHOST)
+    say(f"automation: raw pika baselines ({latency_events:,} at {rate:.0f}/s, {events:,} at once)")
+    raw_latency = [s * 1000 for s in bench_latency.run_raw(vhost_url, latency_events, rate)]
+    raw_run = bench_events.run_raw(vhost_url, events, timeout)
+    with tempfile.TemporaryDirectory(prefix="crm_bench_automation_") as scratch:
+        suite = Suite(vhost_url, Path(scratch))
+        say(f"automation: seeding {latency_events + events:,} leads and {due:,} active customers")
+        leads, actives = seed_customers(suite, latency_events + events, due)
+        try:
+            suite.start(leads[0])
+            latency = [s * 1000 for s in run_latency(suite, leads[:latency_events], rate)]
+            seconds, converted = run_throughput(suite, leads[latency_events:], timeout)
+            more = max(0, facts - due - latency_events - events)
+            say(f"automation: seeding {more:,} more customers' facts ({facts:,} in all)")
+            seed_more_facts(suite, more)
+            now = utcnow()
+            ours_find, raw_find, found = run_finding(suite, now, rounds=3)
+            swept, drained, inactive, fired = run_drain(suite, actives, now, timeout)
+        finally:
+            suite.stop()
+    throughput = converted / seconds if seconds > 0 else 0.0
+    drain_rate = inactive / drained if drained > 0 else 0.0
+    late = "" if len(latency) == latency_events else f"; {latency_events - len(latency)} late"
+    return [
+        Result(
+            "payment->GET active p50",
+            statistics.median(latency) if latency else 0.0,
+            "ms",
+            statistics.median(raw_latency) if raw_latency else None,
+            higher_is_better=False,
+            note=f"{latency_events:,} billing.payment.recorded at {rate:.0f}/s, each a lead's"
+            " first; seen by a 5 ms poll, then GET /customers/{id}"
+            + late
+            + "; baseline: raw pika publish (confirms) to receipt at the same rate",
+        ),
+        Result(
+            "payment->GET active p99",
+            percentile(latency, 0.99),
+            "ms",
+            percentile(raw_latency, 0.99),
+            higher_is_better=False,
+            goal=f"p99 < {LATENCY_GOAL_MS:.0f} ms",
+        ),
+        Result(
+            f"pipeline, {events:,} payments",
+            throughput,
+            "ev/s",
+            raw_run.rate(),
+            goal=f">= {THROUGHPUT_GOAL}x raw",
+            note="published by billing -> automation facts and rules -> action_requested ->"
+            " customers -> customer.status_changed committed, workers as processes"
+            + ("" if converted == events else f" (timed out: {converted:,} converted)")
+            + "; baseline: raw pika round trip of as many messages (batch confirms, quorum queue)",
+        ),
+        Result(
+            f"sweep: finding the due among {facts:,} facts",
+            ours_find * 1000,
+            "ms",
+            raw_find * 1000,
+            higher_is_better=False,
+            goal=f"<= {FINDING_GOAL}x raw",
+            note=f"{found:,} due; the sweep's statement through SQLAlchemy, best of 3; baseline:"
+            " the same selection as raw SQL (psycopg)",
+        ),
+        Result(
+            f"sweep: {fired:,} status changes drained",
+            drain_rate,
+            "ev/s",
+            raw_run.rate(),
+            note=f"sweep {swept:.1f} s in chunks of {CHUNK:,} (one transaction each), drained in"
+            f" {drained:.1f} s ({inactive:,} inactive); the pipeline's own rate above:"
+            f" {throughput:,.0f} ev/s; baseline: raw pika round trip",
+        ),
+    ]
