@@ -14,6 +14,7 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_automation import bench_automation
     from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
+    from bench.bench_export import bench_export
     from bench.bench_http import bench_http
     from bench.bench_imports import bench_imports
     from bench.bench_latency import bench_latency
@@ -26,6 +27,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "customers": bench_customers,
         "registration": bench_registration,
         "imports": bench_imports,
+        "export": bench_export,
         "automation": bench_automation,
     }
 
