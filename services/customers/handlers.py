@@ -17,7 +17,7 @@ from services.customers.tagging.usecases import move_tag_customers, remove_tag_e
 from services.customers.timeline.entries import TIMELINE_TYPES, delete_timeline, record_entries
 from services.customers.timeline.summary import PUSH_TYPES, record_push_devices
 from shared.db import UnitOfWork
-from shared.events.consumer import Handler, batch_handler
+from shared.events.consumer import Handler, batch_handler, mixed_batch_handler
 from shared.events.envelope import CloudEvent
 from shared.events.registry import load_data
 
@@ -57,9 +57,10 @@ def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
     create_signed_up_customer(uow, loaded(event))
 
 
-@batch_handler
+@mixed_batch_handler
 def on_timeline_events(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
-    """Put a run of events on their customers' timelines, once per event (one statement)."""
+    """Put a run of events on their customers' timelines, once per event (one statement for
+    the run, whatever its types: purchases, invoices, requests... of one batch together)."""
     record_entries(uow.session, events)
 
 

@@ -41,11 +41,16 @@ class BatchHandler:
 
     The consumer hands over, in order, the consecutive events of a batch that share a type; a
     one-event call is the same with a run of one, so a `BatchHandler` is also a `Handler`.
-    Wrap a function with `batch_handler`.
+    Wrap a function with `batch_handler`. With `mixed_types`, a run spans consecutive events of
+    every type whose handlers are exactly the same mixed-type batch handlers (a timeline taking
+    purchases, invoices and requests in one statement), not of one type alone.
     """
 
-    def __init__(self, handle: Callable[[Sequence[CloudEvent], UnitOfWork], None]) -> None:
+    def __init__(
+        self, handle: Callable[[Sequence[CloudEvent], UnitOfWork], None], mixed_types: bool = False
+    ) -> None:
         self.handle = handle
+        self.mixed_types = mixed_types
         self.__name__ = getattr(handle, "__name__", type(self).__name__)
         self.__doc__ = handle.__doc__
 
@@ -56,6 +61,13 @@ class BatchHandler:
 def batch_handler(handle: Callable[[Sequence[CloudEvent], UnitOfWork], None]) -> BatchHandler:
     """Declare a handler that works on runs of events of one type (see `BatchHandler`)."""
     return BatchHandler(handle)
+
+
+def mixed_batch_handler(
+    handle: Callable[[Sequence[CloudEvent], UnitOfWork], None],
+) -> BatchHandler:
+    """Declare a handler that works on runs of events of several types (see `BatchHandler`)."""
+    return BatchHandler(handle, mixed_types=True)
 
 
 class EventDispatcher:
@@ -83,8 +95,9 @@ class EventDispatcher:
     def dispatch_batch(self, events: Sequence[CloudEvent]) -> list[bool]:
         """Handle several events in one transaction (all or none); which were handled now.
 
-        Consecutive new events of one type form a run: a `BatchHandler` gets the run at once,
-        any other handler each of its events in order.
+        Consecutive new events of one type (or of types sharing mixed-type batch handlers) form
+        a run: a `BatchHandler` gets the run at once, any other handler each of its events in
+        order.
         """
         handled = []
         with self.uow_factory() as uow:
@@ -95,7 +108,7 @@ class EventDispatcher:
                     handled.append(False)
                     continue
                 new.discard(event.id)  # the same event twice in one batch is handled once
-                if run and run[0].type != event.type:
+                if run and self._run_key(run[0].type) != self._run_key(event.type):
                     self._handle_run(run, uow)
                     run = []
                 run.append(event)
@@ -104,6 +117,16 @@ class EventDispatcher:
                 self._handle_run(run, uow)
             uow.commit()
         return handled
+
+    def _run_key(self, event_type: str) -> Any:
+        """What consecutive events must share to be one run: their type, or the very same
+        mixed-type batch handlers."""
+        handlers = tuple(self.handlers.get(event_type, ()))
+        if handlers and all(
+            isinstance(handler, BatchHandler) and handler.mixed_types for handler in handlers
+        ):
+            return handlers
+        return event_type
 
     def _handle_run(self, run: Sequence[CloudEvent], uow: UnitOfWork) -> None:
         handlers = self.handlers.get(run[0].type, ())

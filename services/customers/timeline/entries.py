@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
@@ -12,7 +13,8 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from services.customers.models import ParkedEvent, TimelineEntry
-from services.customers.tagging.set_based import id_in, insert_for
+from services.customers.tagging.set_based import dialect_name, id_in, insert_for
+from services.customers.timeline.batch_sql import record_run
 from services.customers.timeline.parking import park_unknown
 from services.customers.timeline.summary import (
     PURCHASE,
@@ -89,9 +91,17 @@ def record_entries(session: Session, events: Sequence[CloudEvent]) -> int:
     """Add the entries of these events, each once per event (its owner and id), count the new
     ones in their customers' summaries, and keep aside those of customers not known yet; how
     many entries are new."""
-    rows = [row for row in map(entry_row, events) if row is not None]
-    if not rows:
+    made = [(row, event) for event in events if (row := entry_row(event)) is not None]
+    if not made:
         return 0
+    rows = [row for row, _ in made]
+    if dialect_name(session) == "postgresql":  # the same, in one round trip
+        return record_run(
+            session,
+            rows,
+            [event.to_json() for _, event in made],
+            [json.dumps(row["details"], ensure_ascii=False) for row in rows],
+        )
     table = table_of(TimelineEntry)
     statement = (
         insert_for(session, table)
