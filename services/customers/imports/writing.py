@@ -43,10 +43,9 @@ from services.customers.models import (
     CustomerTag,
     NewsletterSubscription,
     Phone,
-    TagView,
 )
 from services.customers.profiles.usecases import created_data
-from services.customers.tagging.set_based import emit_in_sql, tagging_json
+from services.customers.tagging.set_based import emit_in_sql, tagging_events
 from services.customers.tagging.usecases import emit_tagging, tag_names
 from shared.db import UnitOfWork, UtcDateTime, table_of
 
@@ -161,18 +160,7 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
         .returning(CustomerTag.customer_id, CustomerTag.tag_id)
         .cte("links")
     )
-    tags = table_of(TagView)
-    events = select(
-        tagging_json(
-            links.c.customer_id, links.c.tag_id, tags.c.name, IMPORT, contact_json(staging.c)
-        ).label("data"),
-        cast(links.c.customer_id, Text).label("subject"),
-    ).select_from(
-        links.join(staging, staging.c.id == links.c.customer_id).outerjoin(
-            tags, tags.c.id == links.c.tag_id
-        )
-    )
-    emit_in_sql(uow, "customer.tagged", events, links)
+    emit_in_sql(uow, "customer.tagged", tagging_events(links, staging, IMPORT), links)
 
 
 def _staged_row(item: NewCustomer) -> list[Any]:

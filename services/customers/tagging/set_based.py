@@ -126,18 +126,24 @@ def touch_and_emit_in_sql(
         .returning(customers.c.id, *(customers.c[name] for name in CONTACT_FIELDS))
         .cte("touched")
     )
+    return emit_in_sql(uow, kind, tagging_events(changed, touched, reason), touched)
+
+
+def tagging_events(changed: CTE, contacts: Any, reason: str) -> Select[Any]:
+    """The data and subject of one `customer.tagged` / `customer.untagged` event per
+    (customer_id, tag_id) row of `changed`, the customer's contact fields read from `contacts`
+    (a CTE or table with `id` and `CONTACT_FIELDS`), the tag's name from the projection."""
     tags = TagView.__table__
-    events = select(
+    return select(
         tagging_json(
-            changed.c.customer_id, changed.c.tag_id, tags.c.name, reason, contact_json(touched.c)
+            changed.c.customer_id, changed.c.tag_id, tags.c.name, reason, contact_json(contacts.c)
         ).label("data"),
         cast(changed.c.customer_id, Text).label("subject"),
     ).select_from(
-        changed.join(touched, touched.c.id == changed.c.customer_id).outerjoin(
+        changed.join(contacts, contacts.c.id == changed.c.customer_id).outerjoin(
             tags, tags.c.id == changed.c.tag_id
         )
     )
-    return emit_in_sql(uow, kind, events, touched)
 
 
 def emit_in_sql(uow: UnitOfWork, kind: str, events: Select[Any], changed: CTE) -> int:

@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from services.customers.app import create_app
 from services.customers.models import ConsentRecord, Customer, CustomerTag
-from shared.migrations import migrate
-from shared.settings import Settings
-from tests.conftest import settings_for
 from tests.integration.customers.imports.conftest import Headers, upload
 from tests.integration.customers.imports.test_imports import GOOD_AND_BAD
+from tests.integration.customers.tagging.test_sqlite import app, customers_settings
 
-
-@pytest.fixture
-def customers_settings(tmp_path: Path, tags_base_url: str) -> Settings:
-    """The customers service on a fresh SQLite file, migrated as the embedded mode does it."""
-    settings = settings_for(
-        "customers",
-        database_urls={"customers": f"sqlite:///{tmp_path / 'customers.sqlite3'}"},
-        service_urls={"tags": tags_base_url},
-    )
-    migrate(settings)
-    return settings
-
-
-@pytest.fixture
-def app(customers_settings: Settings) -> Iterator[Flask]:
-    app = create_app(customers_settings)
-    yield app
-    app.extensions["crm"].engine.dispose()
+__all__ = ["app", "customers_settings"]  # fixtures: the customers app on a migrated SQLite file
 
 
 def test_an_import_on_sqlite_writes_the_rows_their_tags_and_events(
