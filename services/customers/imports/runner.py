@@ -23,7 +23,9 @@ import marshmallow as ma
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
+from services.customers.fields.values import Definitions, custom_fields_from_cells, load_definitions
 from services.customers.imports.checking import RowChecker
+from services.customers.imports.columns import unneutralised
 from services.customers.imports.models import ImportEmail, ImportFilePart, ImportJob, ImportRowError
 from services.customers.imports.parsing import CsvFile, Row
 from services.customers.imports.rows import Checked, Errors, Known, flat, profile_errors, sort_rows
@@ -112,9 +114,12 @@ class ImportStep:
     def _checked_rows(self, job: ImportJob, done: int) -> Iterator[tuple[Row, Checked]]:
         session_factory = self.uow_factory.session_factory
         csv_file = CsvFile(stored_file(session_factory, job.id), job.encoding)
+        with session_factory() as session:
+            definitions = load_definitions(session)
+        rows = with_custom_fields(csv_file, definitions, done)
         processes = self.processes if (job.total or 0) - done > PROCESSES_ABOVE else 0
         self._checker = RowChecker(session_factory, self.phone_region, job.requested_by, processes)
-        return self._checker.checked(row for row in csv_file.rows() if row.number > done)
+        return self._checker.checked(rows)
 
     def _prepare(self, uow: UnitOfWork, job: ImportJob) -> None:
         """Count the rows and get the file's tags (created when missing), once per import."""
@@ -140,6 +145,28 @@ class ImportStep:
             "tags": tags,
             "header": list(csv_file.header.names),
         }
+
+
+def with_custom_fields(csv_file: CsvFile, definitions: Definitions, done: int) -> Iterator[Row]:
+    """The file's rows after `done`, each column headed by a custom field's key (whatever its
+    case) read into the body's `custom_fields` as the fields package reads a cell; the schema
+    of `POST /customers` then validates them with the rest."""
+    keys = {key.casefold(): key for key in definitions}
+    columns = {
+        position: keys[name.strip().casefold()]
+        for position, (name, target) in enumerate(
+            zip(csv_file.header.names, csv_file.header.targets, strict=True)
+        )
+        if target is None and name.strip().casefold() in keys
+    }
+    for row in csv_file.rows():
+        if row.number <= done:
+            continue
+        if columns and row.error is None:
+            cells = {key: unneutralised(row.cells[position]) for position, key in columns.items()}
+            if values := custom_fields_from_cells(definitions, cells):
+                row.body["custom_fields"] = values
+        yield row
 
 
 def import_chunk(

@@ -390,3 +390,40 @@ def test_a_row_that_records_consent_switches_its_channels_on_with_their_records(
     with app.extensions["crm"].session_factory() as session:
         records = session.execute(select(ConsentRecord.channel, ConsentRecord.source)).all()
     assert [tuple(r) for r in records] == [("email", "signed form")]
+
+
+def test_custom_fields_are_columns_headed_by_their_key_validated_by_their_definitions(
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    work: Callable[..., int],
+    make_token: Callable[..., Headers],
+) -> None:
+    admin = make_token("customers:read", "settings:write")
+    for body in (
+        {"key": "loyalty", "label": "Fidélité", "type": "choice", "options": ["silver", "gold"]},
+        {"key": "visits", "label": "Visites", "type": "number"},
+        {"key": "vip_since", "label": "VIP depuis", "type": "date"},
+    ):
+        assert client.post("/customers/fields", json=body, headers=admin).status_code == 201
+    data = (
+        b"Nom;Email;Loyalty;visits;vip_since\n"
+        b"Li;li@example.com;gold;12;2024-03-01\n"
+        b"Mo;mo@example.com;bronze;3;\n"  # not an option
+        b"Bo;bo@example.com;;many;\n"  # not a number
+        b"Al;al@example.com;;;\n"
+    )
+    job_id = upload(client, importer, data).json["id"]
+    work()
+
+    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    assert (job["accepted"], job["rejected"]) == (2, 2)
+    assert {(e["row"], e["field"]) for e in job["errors"]} == {
+        (2, "custom_fields.loyalty"),
+        (3, "custom_fields.visits"),
+    }
+    values = {c.last_name: c.custom_fields for c in customers(app)}
+    assert values == {
+        "Li": {"loyalty": "gold", "visits": 12, "vip_since": "2024-03-01"},
+        "Al": {},
+    }
