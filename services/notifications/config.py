@@ -6,6 +6,7 @@
 | `CRM_NOTIFICATIONS_RENDER_MAX_CHARS` | `1000000` | characters one rendered part may have |
 | `CRM_SMTP_SECURITY` | `none` | `starttls` or `tls` (implicit TLS, e.g. port 465) |
 | `CRM_SMTP_USERNAME`, `CRM_SMTP_PASSWORD` | | SMTP login when both are set |
+| `CRM_SMTP_CA_FILE` | | PEM certificates to trust for the server's (else the system's) |
 | `CRM_SMTP_TIMEOUT` | `30` | seconds to wait for the SMTP server |
 | `CRM_SMTP_RETRY_BASE_SECONDS` | `5` | first pause after a temporary failure (doubling, jittered) |
 | `CRM_SMTP_RETRY_MAX_SECONDS` | `3600` | longest pause between two tries |
@@ -34,6 +35,7 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class NotificationsConfig:
                 username=env.get("CRM_SMTP_USERNAME") or None,
                 password=env.get("CRM_SMTP_PASSWORD") or None,
                 timeout=float(env.get("CRM_SMTP_TIMEOUT", "30")),
+                ca_file=env.get("CRM_SMTP_CA_FILE") or None,
             ),
             retry=RetryPolicy(
                 base=float(env.get("CRM_SMTP_RETRY_BASE_SECONDS", "5")),

@@ -26,6 +26,9 @@ from shared.events.consumer import Handler, batch_handler
 from shared.events.envelope import CloudEvent
 from shared.events.registry import load_data
 
+ADMIN_KEY = "registration.pending_approval"
+"""The email to the settings' `admin_emails` about a sign-up awaiting their approval."""
+
 PENDING = threading.Event()
 """Set after a transaction that recorded deliveries commits: wakes this process's sender."""
 
@@ -116,16 +119,40 @@ def on_customer_merged(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
     )
 
 
-def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
-    """A sign-up: its contact details, the "received" email if asked, the admins told if it
-    awaits their approval."""
+def _sign_up_contact(event: CloudEvent) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A registration event's data and the contact row it gives the projection."""
     data = _loaded(event)
     contact = {name: data.get(name) for name in CONTACT_FIELDS if name in data}
-    project(uow, [_contact_row(data["customer_id"], contact, _time(event))])
-    if data["signup_notification"]:
-        record(uow, event, "registration.received", data["customer_id"])
-    if data["status"] == "pending_approval":
-        record(uow, event, "registration.pending_approval", data["customer_id"], to_admins=True)
+    return data, _contact_row(data["customer_id"], contact, _time(event))
+
+
+@batch_handler
+def on_registration_submitted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Sign-ups: their contact details, the "received" email if asked, the admins told of one
+    that awaits their approval."""
+    rows, emails = [], []
+    for event in events:
+        data, row = _sign_up_contact(event)
+        rows.append(row)
+        if data["signup_notification"]:
+            emails.append(_delivery_row(uow, event, "registration.received", data["customer_id"]))
+        if data["status"] == "pending_approval":
+            emails.append(_delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
+    project(uow, rows)
+    record_rows(uow, emails)
+
+
+@batch_handler
+def on_approval_requested(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """Accounts that confirmed their email and now await approval: the admins are told (the
+    sign-up itself was `pending_email`, so it told no one)."""
+    rows, emails = [], []
+    for event in events:
+        data, row = _sign_up_contact(event)
+        rows.append(row)
+        emails.append(_delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
+    project(uow, rows)
+    record_rows(uow, emails)
 
 
 # --- triggers -----------------------------------------------------------------------------------
@@ -138,11 +165,20 @@ def record(
     to_admins: bool = False,
 ) -> None:
     """Record the email `key` for the event as pending; the same event and key never twice."""
+    record_rows(uow, [_delivery_row(uow, event, key, customer_id, variables, to_admins)])
+
+
+def _delivery_row(
+    uow: UnitOfWork,
+    event: CloudEvent,
+    key: str,
+    customer_id: uuid.UUID,
+    variables: dict[str, Any] | None = None,
+    to_admins: bool = False,
+) -> dict[str, Any]:
     now = utcnow()
-    dialect = uow.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     domain = uow.session.info.get("crm.mail_domain", "crm.local")
-    row = {
+    return {
         "id": uuid.uuid4(),
         "event_id": event.id,
         "event_type": event.type,
@@ -158,8 +194,17 @@ def record(
         "created_at": now,
         "updated_at": now,
     }
+
+
+def record_rows(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
+    """Record pending deliveries in one statement; a Message-ID already recorded is left be
+    (one event, one email per key); the sender is woken once the transaction commits."""
+    if not rows:
+        return
+    dialect = uow.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     uow.session.execute(
-        insert(table_of(Delivery)).on_conflict_do_nothing(index_elements=["message_id"]), [row]
+        insert(table_of(Delivery)).on_conflict_do_nothing(index_elements=["message_id"]), rows
     )
     if not uow.session.info.get("crm.wakes_sender"):
         uow.session.info["crm.wakes_sender"] = True
@@ -189,9 +234,14 @@ def on_customer_status_changed(event: CloudEvent, uow: UnitOfWork) -> None:
 
 
 def _email(key: str, *variables: str) -> Handler:
-    def handle(event: CloudEvent, uow: UnitOfWork) -> None:
-        data = _loaded(event)
-        record(uow, event, key, data["customer_id"], {name: data.get(name) for name in variables})
+    @batch_handler
+    def handle(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+        rows = []
+        for event in events:
+            data = _loaded(event)
+            values = {name: data.get(name) for name in variables}
+            rows.append(_delivery_row(uow, event, key, data["customer_id"], values))
+        record_rows(uow, rows)
 
     handle.__name__ = f"send_{key.replace('.', '_')}"
     handle.__doc__ = f"The `{key}` email to the customer."
@@ -220,6 +270,7 @@ SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "customer.untagged": [on_customer_state],
     "customer.status_changed": [on_customer_state, on_customer_status_changed],
     "registration.submitted": [on_registration_submitted],
+    "registration.approval_requested": [on_approval_requested],
     "registration.email_confirmation_requested": [
         _email("registration.email_confirmation", "link")
     ],

@@ -76,25 +76,28 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         config = self.config
         assert config.host is not None
+        context = ssl.create_default_context(cafile=config.ca_file)
         try:
             connection: smtplib.SMTP
             if config.security == "tls":
                 connection = smtplib.SMTP_SSL(
-                    config.host,
-                    config.port,
-                    timeout=config.timeout,
-                    context=ssl.create_default_context(),
+                    config.host, config.port, timeout=config.timeout, context=context
                 )
             else:
                 connection = smtplib.SMTP(config.host, config.port, timeout=config.timeout)
-                if config.security == "starttls":
-                    connection.starttls(context=ssl.create_default_context())
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Unreachable(f"SMTP server unreachable: {exc!r}") from exc
+        try:
+            if config.security == "starttls":
+                connection.starttls(context=context)  # never on in clear when it is refused
             connection.ehlo_or_helo_if_needed()
             if config.username and config.password:
                 connection.login(config.username, config.password)
         except smtplib.SMTPAuthenticationError as exc:
+            connection.close()
             raise Unreachable(f"SMTP login refused: {exc.smtp_code} {_reply(exc)}") from exc
         except (OSError, smtplib.SMTPException) as exc:
+            connection.close()
             raise Unreachable(f"SMTP server unreachable: {exc!r}") from exc
         return connection
 

@@ -4,12 +4,9 @@ the fallback, consent, retries, once per event and key, ambiguous sends, header 
 from __future__ import annotations
 
 import dataclasses
-import socket
 import uuid
-from collections.abc import Callable, Iterator
-from email import policy
+from collections.abc import Callable
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -20,154 +17,27 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from services.notifications import defaults
-from services.notifications.config import NotificationsConfig, RetryPolicy, SmtpConfig
+from services.notifications.config import SmtpConfig
 from services.notifications.models import Delivery
 from services.notifications.sender import DELIVERIES, DeliverySender
 from services.notifications.transport import SmtpTransport
-from services.notifications.worker import build_worker
 from shared.db import OutboxMessage, UnitOfWorkFactory
-from shared.events.envelope import CloudEvent, make_event
-from shared.events.owners import broker_user
-from shared.events.publisher import EventPublisher, OutgoingMessage, make_connection
+from shared.events.envelope import CloudEvent
 from shared.mailsink import EmlWriter, MailSink, _Controller
 from shared.settings import Settings
 from shared.worker import Worker
 from tests.backbone import wait_until
+from tests.integration.notifications.mailing import (
+    config_for,
+    contact,
+    deliveries,
+    free_port,
+    parsed,
+    save,
+    settled,
+)
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]
-
-OWNERS = {"customer": "customers", "registration": "registration", "account": "registration",
-          "device": "registration"}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def config_for(port: int, lease: float = 300.0) -> NotificationsConfig:
-    return NotificationsConfig(
-        smtp=SmtpConfig(host="127.0.0.1", port=port, timeout=5),
-        retry=RetryPolicy(base=0.2, maximum=0.5, max_attempts=50),
-        sending_lease=lease,
-    )
-
-
-@pytest.fixture
-def smtp_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def sink(tmp_path: Path, smtp_port: int) -> Iterator[MailSink]:
-    with MailSink(mail_dir=tmp_path / "mail", port=smtp_port) as running:
-        yield running
-
-
-@pytest.fixture
-def worker_settings(
-    notifications_settings: Settings, broker_urls: Callable[[str], str], smtp_port: int
-) -> Settings:
-    return dataclasses.replace(
-        notifications_settings,
-        broker_url=broker_urls("notifications"),
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_port,
-        mail_from="CRM <no-reply@crm.test>",
-    )
-
-
-@pytest.fixture
-def start_worker(worker_settings: Settings) -> Iterator[Callable[..., Worker]]:
-    started: list[Worker] = []
-
-    def _start(**kwargs: Any) -> Worker:
-        kwargs.setdefault("config", config_for(worker_settings.smtp_port))
-        running = build_worker(worker_settings, **kwargs).start()
-        assert running.consumer is not None and running.consumer.ready.wait(15)
-        started.append(running)
-        return running
-
-    yield _start
-    for running in started:
-        running.stop()
-
-
-@pytest.fixture
-def publish(broker_urls: Callable[[str], str]) -> Iterator[Callable[..., CloudEvent]]:
-    """Publishes an event as its owner's broker user; `publish(event)` publishes it again."""
-    publishers: dict[str, EventPublisher] = {}
-
-    def _publish(event: CloudEvent | str, data: dict[str, Any] | None = None) -> CloudEvent:
-        if isinstance(event, str):
-            subject = str(data["customer_id"]) if data else None  # type: ignore[index]
-            event = make_event(event, data or {}, source="test", subject=subject)
-        owner = OWNERS[event.type.split(".")[0]]
-        if owner not in publishers:
-            publishers[owner] = EventPublisher(
-                make_connection(broker_urls(owner)), identity=broker_user(owner)
-            )
-        publishers[owner].publish_batch(
-            [OutgoingMessage(routing_key=event.type, body=event.to_json(), message_id=event.id)]
-        )
-        return event
-
-    yield _publish
-    for publisher in publishers.values():
-        publisher.close()
-
-
-def contact(**fields: Any) -> dict[str, Any]:
-    base = {"email": f"c-{uuid.uuid4().hex[:8]}@example.com", "language": "fr",
-            "first_name": "Ada", "last_name": "Lovelace", "company_name": None,
-            "email_consent": True, "newsletter_subscribed": False}  # fmt: skip
-    return {**base, **fields}
-
-
-@pytest.fixture
-def new_customer(publish: Callable[..., CloudEvent]) -> Callable[..., uuid.UUID]:
-    def _new(**fields: Any) -> uuid.UUID:
-        customer_id = uuid.uuid4()
-        publish("customer.created", {"customer_id": str(customer_id), "kind": "individual",
-                                     "status": "lead", "customer": contact(**fields)})  # fmt: skip
-        return customer_id
-
-    return _new
-
-
-def deliveries(app: Flask, **where: Any) -> list[Delivery]:
-    statement = select(Delivery).order_by(Delivery.created_at)
-    for name, value in where.items():
-        statement = statement.where(getattr(Delivery, name) == value)
-    with app.extensions["crm"].session_factory() as session:
-        return list(session.scalars(statement))
-
-
-def settled(app: Flask, count: int, **where: Any) -> list[Delivery]:
-    return wait_until(  # type: ignore[no-any-return]
-        lambda: (
-            (rows := deliveries(app, **where))
-            and len(rows) >= count
-            and all(r.status not in ("pending", "sending") for r in rows)
-            and rows
-        )
-    )
-
-
-def parsed(path: Path) -> EmailMessage:
-    message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-    assert isinstance(message, EmailMessage)
-    return message
-
-
-def save(client: FlaskClient, headers: dict[str, str], key: str, language: str, text: str) -> None:
-    answer = client.put(
-        f"/notifications/templates/{key}/{language}",
-        json={"subject": text, "body_text": text, "body_html": f"<p>{text}</p>"},
-        headers=headers,
-    )
-    assert answer.status_code == 200, answer.json
 
 
 # --- every key in every language ----------------------------------------------------------------
