@@ -18,6 +18,7 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_http import bench_http
     from bench.bench_imports import bench_imports
     from bench.bench_latency import bench_latency
+    from bench.bench_notifications import bench_notifications
     from bench.bench_registration import bench_registration
 
     return {
@@ -29,6 +30,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "imports": bench_imports,
         "export": bench_export,
         "automation": bench_automation,
+        "notifications": bench_notifications,
     }
 
 
