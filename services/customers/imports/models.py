@@ -1,6 +1,7 @@
-"""The tables of CSV imports: the job, the uploaded file in parts, rejected rows, emails seen.
+"""The tables of CSV imports: the job, the uploaded file in parts, rejected rows, the rows of
+known customers (skipped or updated), emails seen.
 
-They live on the customers service's `Base` (migration `customers_0010_imports`).
+They live on the customers service's `Base` (migrations `customers_0010_imports`, `0014`).
 """
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ class ImportRowError(Base):
     field: Mapped[str | None] = mapped_column(String(200))
     message: Mapped[str] = mapped_column(Text)
     cells: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class ImportRowOutcome(Base):
+    """What became of a row whose email a customer had already: `skipped`, or `updated` with the
+    fields it changed (`on_duplicate=update`)."""
+
+    __tablename__ = "customer_import_outcomes"
+    __table_args__ = (Index("ix_customer_import_outcomes_import_id_row", "import_id", "row"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customer_imports.id", ondelete="CASCADE")
+    )
+    row: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    changed: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class ImportEmail(Base):

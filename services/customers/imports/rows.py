@@ -152,7 +152,7 @@ def sort_rows(
             result.emails[key] = row.number
         loaded.append((row, checked))
     earlier = _earlier_rows(session, job.id, list(result.emails))
-    known = _known_customers(session, list(result.emails))
+    known = known_customers(session, list(result.emails))
     for row, checked in loaded:
         key = checked.key
         tag_ids = [uuid.UUID(tags[name_key(name)]) for name in row.tags if tags.get(name_key(name))]
@@ -208,7 +208,7 @@ def _earlier_rows(session: Session, import_id: uuid.UUID, keys: list[str]) -> di
     return {row.email_key: row.row for row in rows}
 
 
-def _known_customers(session: Session, keys: list[str]) -> dict[str, uuid.UUID]:
+def known_customers(session: Session, keys: list[str]) -> dict[str, uuid.UUID]:
     """The customers whose email is among `keys`, by email key."""
     if not keys:
         return {}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
+from typing import Any
 
 import marshmallow as ma
 from sqlalchemy import delete, insert
@@ -26,9 +27,23 @@ from sqlalchemy.exc import OperationalError
 from services.customers.fields.values import Definitions, custom_fields_from_cells, load_definitions
 from services.customers.imports.checking import RowChecker
 from services.customers.imports.columns import unneutralised
-from services.customers.imports.models import ImportEmail, ImportFilePart, ImportJob, ImportRowError
+from services.customers.imports.models import (
+    ImportEmail,
+    ImportFilePart,
+    ImportJob,
+    ImportRowError,
+    ImportRowOutcome,
+)
 from services.customers.imports.parsing import CsvFile, Row
-from services.customers.imports.rows import Checked, Errors, Known, flat, profile_errors, sort_rows
+from services.customers.imports.rows import (
+    Checked,
+    Errors,
+    Known,
+    flat,
+    known_customers,
+    profile_errors,
+    sort_rows,
+)
 from services.customers.imports.storage import stored_file
 from services.customers.imports.writing import IMPORT, write_new_customers
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
@@ -185,17 +200,22 @@ def import_chunk(
     else:
         written = write_new_customers(uow, chunk.new, now)
     # A new customer whose email another request took meanwhile is known now: skipped.
-    skipped = len(chunk.new) - len(written)
-    updated = 0
+    lost = [item for item in chunk.new if item.row.number not in written]
+    taken = known_customers(session, [item.record.columns["email_key"] for item in lost])
+    outcomes = [
+        _outcome(job, item.row, "skipped", taken[item.record.columns["email_key"]]) for item in lost
+    ]
     for known in chunk.known:
         if job.on_duplicate != "update":
-            skipped += 1
+            outcomes.append(_outcome(job, known.row, "skipped", known.customer_id))
             continue
-        refused = _update(uow, job, known, phone_region)
-        if refused is None:
-            updated += 1
+        applied = _update(uow, job, known, phone_region)
+        if isinstance(applied, dict):
+            rejected.append((known.row, applied))
         else:
-            rejected.append((known.row, refused))
+            outcomes.append(_outcome(job, known.row, "updated", known.customer_id, applied))
+    if outcomes:
+        session.execute(insert(ImportRowOutcome), outcomes)
     if chunk.emails:
         session.execute(
             insert(ImportEmail),
@@ -216,15 +236,28 @@ def import_chunk(
     if errors:
         session.execute(insert(ImportRowError), errors)
     job.accepted += len(written)
-    job.skipped += skipped
-    job.updated += updated
+    job.skipped += sum(outcome["outcome"] == "skipped" for outcome in outcomes)
+    job.updated += sum(outcome["outcome"] == "updated" for outcome in outcomes)
     job.rejected += len(rejected)
     job.processed += len(rows)
 
 
-def _update(uow: UnitOfWork, job: ImportJob, known: Known, phone_region: str) -> Errors | None:
+def _outcome(
+    job: ImportJob, row: Row, outcome: str, customer_id: uuid.UUID, changed: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "import_id": job.id,
+        "row": row.number,
+        "outcome": outcome,
+        "customer_id": customer_id,
+        "changed": changed,
+    }
+
+
+def _update(uow: UnitOfWork, job: ImportJob, known: Known, phone_region: str) -> Errors | list[str]:
     """Apply a row to the customer who has its email, as `PATCH /customers/{id}` does (its
-    schema, `change_customer`, `customer.updated`), and add its tags; its errors, or None."""
+    schema, `change_customer`, `customer.updated`), and add its tags; its errors, or the
+    fields it changed (`tags` among them when it added one)."""
     body = dict(known.row.body)
     if not known.row.kind_given:
         body.pop("kind", None)  # guessed by the reader: the customer keeps theirs
@@ -236,9 +269,12 @@ def _update(uow: UnitOfWork, job: ImportJob, known: Known, phone_region: str) ->
     savepoint = session.begin_nested()
     try:
         customer = locked_customer(session, known.customer_id)
-        change_customer(uow, customer, loaded, job.requested_by, phone_region)
+        changed = change_customer(uow, customer, loaded, job.requested_by, phone_region)
+        version = customer.version
         if known.tag_ids:
-            change_tags(uow, customer.id, add=known.tag_ids, reason=IMPORT, field="tags")
+            tagged = change_tags(uow, customer.id, add=known.tag_ids, reason=IMPORT, field="tags")
+            if tagged.version > version:
+                changed = [*changed, "tags"]
     except CustomerNotFound:
         savepoint.rollback()
         return {"email": ["the customer with this email was deleted during the import"]}
@@ -255,7 +291,7 @@ def _update(uow: UnitOfWork, job: ImportJob, known: Known, phone_region: str) ->
         savepoint.rollback()
     else:
         savepoint.commit()
-    return None
+    return changed
 
 
 def _failed(job: ImportJob, message: str) -> None:

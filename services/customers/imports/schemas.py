@@ -37,6 +37,20 @@ class ImportErrorSchema(Schema):
     message = ma.fields.String(required=True)
 
 
+class KnownRowSchema(Schema):
+    """A row whose email a customer had already, and what became of it."""
+
+    row = ma.fields.Integer(required=True)
+    outcome = ma.fields.String(required=True, metadata={"description": "skipped or updated"})
+    customer_id = ma.fields.UUID(required=True)
+    changed = ma.fields.List(
+        ma.fields.String(),
+        allow_none=True,
+        required=True,
+        metadata={"description": "the fields an update changed (as customer.updated says)"},
+    )
+
+
 class ImportQueuedSchema(Schema):
     id = ma.fields.UUID(required=True)
     status = ma.fields.String(required=True)
@@ -69,6 +83,11 @@ class ImportSchema(ImportSummarySchema):
         ma.fields.Nested(ImportErrorSchema),
         required=True,
         metadata={"description": "the first 1,000; errors.csv has them all"},
+    )
+    known_rows = ma.fields.List(
+        ma.fields.Nested(KnownRowSchema),
+        required=True,
+        metadata={"description": "the first 1,000 rows of customers already known (on_duplicate)"},
     )
 
 

@@ -15,7 +15,12 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.customers.imports.models import ImportFilePart, ImportJob, ImportRowError
+from services.customers.imports.models import (
+    ImportFilePart,
+    ImportJob,
+    ImportRowError,
+    ImportRowOutcome,
+)
 from services.customers.imports.parsing import CsvFile, EncodingDetector, NotCsv
 from services.customers.imports.storage import PART_SIZE
 from shared.api import Refusal
@@ -98,7 +103,8 @@ def start_import(
 
 
 def get_import(session_factory: sessionmaker[Session], import_id: uuid.UUID) -> dict[str, Any]:
-    """An import, its progress and its first `ERRORS_SHOWN` errors; ImportNotFound."""
+    """An import, its progress, its first `ERRORS_SHOWN` errors and rows of known customers;
+    ImportNotFound."""
     with session_factory() as session:
         job = session.get(ImportJob, import_id)
         if job is None:
@@ -109,7 +115,13 @@ def get_import(session_factory: sessionmaker[Session], import_id: uuid.UUID) -> 
             .order_by(ImportRowError.row, ImportRowError.id)
             .limit(ERRORS_SHOWN)
         ).all()
-        return {**_job_fields(job), "errors": errors}
+        outcomes = session.scalars(
+            select(ImportRowOutcome)
+            .where(ImportRowOutcome.import_id == import_id)
+            .order_by(ImportRowOutcome.row, ImportRowOutcome.id)
+            .limit(ERRORS_SHOWN)
+        ).all()
+        return {**_job_fields(job), "errors": errors, "known_rows": outcomes}
 
 
 def list_imports(session_factory: sessionmaker[Session], limit: int) -> list[dict[str, Any]]:

@@ -128,6 +128,10 @@ def test_an_email_already_known_is_skipped_by_default(
     job = client.get(f"/customers/imports/{job_id}", headers=importer).json
     assert (job["accepted"], job["skipped"], job["rejected"]) == (1, 1, 0)
     assert sorted(c.last_name for c in customers(app) if c.last_name) == ["One", "Two"]
+    one = next(c for c in customers(app) if c.last_name == "One")
+    assert job["known_rows"] == [
+        {"row": 1, "outcome": "skipped", "customer_id": str(one.id), "changed": None}
+    ]
 
 
 def test_a_worker_that_died_mid_import_resumes_without_doubling_a_row(
@@ -274,6 +278,14 @@ def test_on_duplicate_update_applies_each_row_to_the_customer_as_patch_would(
     assert (job["status"], job["on_duplicate"]) == ("done", "update")
     assert (job["accepted"], job["updated"], job["skipped"], job["rejected"]) == (1, 1, 0, 1)
     assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "language")]
+    assert job["known_rows"] == [
+        {
+            "row": 1,
+            "outcome": "updated",
+            "customer_id": acme["id"],
+            "changed": ["company_name", "language", "email", "tags"],
+        }
+    ]
     after = client.get(f"/customers/{acme['id']}", headers=writer).json
     assert (after["kind"], after["company_name"], after["language"]) == ("company", "ACME SA", "fr")
     assert [tag["name"] for tag in after["tags"]] == ["VIP"]
