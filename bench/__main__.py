@@ -20,6 +20,7 @@ def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_latency import bench_latency
     from bench.bench_notifications import bench_notifications
     from bench.bench_registration import bench_registration
+    from bench.bench_timeline import bench_timeline
 
     return {
         "events": bench_events,
@@ -31,6 +32,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "export": bench_export,
         "automation": bench_automation,
         "notifications": bench_notifications,
+        "timeline": bench_timeline,
     }
 
 

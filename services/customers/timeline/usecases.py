@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, TimelineEntry
@@ -59,7 +59,8 @@ class EntryView:
     attachments: list[Any] = field(default_factory=list)
 
 
-def view_of(entry: TimelineEntry, language: str) -> EntryView:
+def view_of(entry: Any, language: str) -> EntryView:
+    """An entry (a `TimelineEntry` or a row of its columns) as the API answers it."""
     title = entry.title if entry.type == CUSTOM else None
     return EntryView(
         id=entry.id,
@@ -83,6 +84,14 @@ def _language(session: Session, customer_id: uuid.UUID) -> str:
     return language_of(found.language)
 
 
+# The entry columns a page shows (no ORM objects: a page is read, never changed).
+_PAGE_COLUMNS = tuple(
+    getattr(TimelineEntry, name)
+    for name in ("id", "type", "title", "note", "details", "occurred_at", "event_id", "actor",
+                 "version")
+)  # fmt: skip
+
+
 def list_entries(
     reads: sessionmaker[Session],
     customer_id: uuid.UUID,
@@ -92,9 +101,17 @@ def list_entries(
     until: datetime | None = None,
     after: SortKey | None = None,
 ) -> tuple[list[EntryView], SortKey | None]:
-    """A customer's entries, newest first (the event's own time, then id), a page at a time."""
+    """A customer's entries, newest first (the event's own time, then id), a page at a time.
+
+    One round trip: the page carries the customer's language ('' when it has none, NULL when
+    the customer does not exist); only an empty page asks whether the customer exists."""
+    language = (
+        select(func.coalesce(Customer.language, ""))
+        .where(Customer.id == customer_id)
+        .scalar_subquery()
+    )
     statement = (
-        select(TimelineEntry)
+        select(*_PAGE_COLUMNS, language.label("language"))
         .where(TimelineEntry.customer_id == customer_id)
         .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.id.desc())
         .limit(limit + 1)
@@ -110,10 +127,15 @@ def list_entries(
             tuple_(TimelineEntry.occurred_at, TimelineEntry.id) < tuple_(*after)
         )
     with reads() as session:
-        language = _language(session, customer_id)
-        entries = list(session.scalars(statement))
-        views = _with_attachments(session, [view_of(entry, language) for entry in entries[:limit]])
-    if len(entries) <= limit:
+        rows = session.execute(statement).all()
+        if not rows:
+            _language(session, customer_id)  # CustomerNotFound, or an empty timeline
+            return [], None
+        if rows[0].language is None:
+            raise CustomerNotFound(customer_id)
+        title_language = language_of(rows[0].language)
+        views = _with_attachments(session, [view_of(row, title_language) for row in rows[:limit]])
+    if len(rows) <= limit:
         return views, None
     last = views[-1]
     return views, (last.occurred_at, last.id)
@@ -206,6 +228,8 @@ def delete_custom_entry(
 def _with_attachments(session: Session, views: list[EntryView]) -> list[EntryView]:
     """The views with their custom entries' attachments (one query for a page)."""
     custom = [view.id for view in views if view.type == CUSTOM]
+    if not custom:
+        return views
     found = attachments_of(session, custom)
     return [replace(view, attachments=found.get(view.id, [])) for view in views]
 
