@@ -93,12 +93,6 @@ def test_an_export_imported_again_gives_the_same_customers_back(
     assert after["elodie@example.com"]["tags"] == ["Lyon Rhône", "VIP"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the import does not read custom field columns yet; it is to put "
-    "services.customers.fields.values.custom_fields_from_cells(definitions, cells) under "
-    "custom_fields in each row's body (then remove this mark)",
-)
 def test_custom_fields_of_every_type_survive_an_export_and_an_import(
     client: FlaskClient, staff: Headers, work: Callable[..., int]
 ) -> None:
