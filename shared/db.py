@@ -205,6 +205,10 @@ def make_read_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
+OutboxItem = tuple[dict[str, Any], str | None] | tuple[dict[str, Any], str | None, str | None]
+"""An event for `UnitOfWork.emit_many`: (data, subject), or with its own correlation id."""
+
+
 class UnitOfWork:
     """One transaction: the changes of a use case and the events they cause, or nothing."""
 
@@ -277,13 +281,13 @@ class UnitOfWork:
         )
         return cloud_event
 
-    def emit_many(
-        self, type: str, items: Iterable[tuple[dict[str, Any], str | None]], chunk: int = 5000
-    ) -> int:
+    def emit_many(self, type: str, items: Iterable[OutboxItem], chunk: int = 5000) -> int:
         """Write many events of one type to the outbox in bulk; how many were written.
 
         For set-based use cases (bulk actions): the items come from one code path, so the first
         item's data is checked against the schema and the rest are written as they are.
+        An item is (data, subject), or (data, subject, correlation id) when the events of one
+        batch answer different requests (else the current correlation id).
         PostgreSQL gets them through COPY, in this transaction; other databases by executemany.
         """
         rows = self._outbox_rows(type, items)
@@ -359,16 +363,14 @@ class UnitOfWork:
             .returning(OutboxMessage.payload)
         )
 
-    def _outbox_rows(
-        self, type: str, items: Iterable[tuple[dict[str, Any], str | None]]
-    ) -> Iterator[dict[str, Any]]:
+    def _outbox_rows(self, type: str, items: Iterable[OutboxItem]) -> Iterator[dict[str, Any]]:
         source, correlation, now = self.source, current_correlation_id(), utcnow()
         checked = False
-        for data, subject in items:
+        for data, subject, *own in items:
             if not checked:
                 validate_data(type, data)
                 checked = True
-            cloud_event = make_event(type, data, source, subject, correlation)
+            cloud_event = make_event(type, data, source, subject, own[0] if own else correlation)
             yield {
                 "event_id": uuid.UUID(cloud_event.id),
                 "type": type,

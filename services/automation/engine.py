@@ -31,7 +31,7 @@ from services.automation.models import (
     Rule,
 )
 from services.automation.rules.interpreter import evaluate, holds, plain
-from shared.db import UnitOfWork, utcnow
+from shared.db import OutboxItem, UnitOfWork, table_of, utcnow
 from shared.logging import correlated
 from shared.service_client import ServiceUnavailable
 
@@ -223,6 +223,7 @@ class Evaluation:
              in pending if outcome is None],
         )  # fmt: skip
         decisions, chains = [], []
+        actions: list[OutboxItem] = []
         now = self.now or utcnow()
         for facts, trigger, rule, results, outcome in pending:
             if outcome is None:
@@ -230,7 +231,11 @@ class Evaluation:
                 outcome = FIRED if key in first else ALREADY_FIRED
                 first.discard(key)  # the same fact twice in a run fires once
             if outcome == FIRED:
-                emit_actions(self.uow, rule, facts.customer_id, trigger)
+                actions.extend(
+                    (action_data(facts.customer_id, rule.id, action, trigger),
+                     str(facts.customer_id), trigger.correlationid)
+                    for action in rule.actions
+                )  # fmt: skip
                 chains.append(chain_row(rule, facts.customer_id, trigger))
             decisions.append(
                 {
@@ -250,9 +255,12 @@ class Evaluation:
                 }
             )
         if decisions:
-            session.execute(insert(Decision), decisions)
+            session.execute(insert(table_of(Decision)), decisions)
         if chains:
-            session.execute(insert(ActionRequest), chains)
+            session.execute(insert(table_of(ActionRequest)), chains)
+        if actions:
+            # Each under its own trigger's correlation id; the run's actions in one COPY.
+            self.uow.emit_many(ACTION_REQUESTED, actions)
         return len(decisions)
 
 

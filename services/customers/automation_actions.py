@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from services.customers.models import Customer, Status
 from services.customers.statuses import UnknownStatus, change_status
@@ -62,6 +62,8 @@ def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Cus
         .where(Customer.id.in_(sorted(ids)))
         .order_by(Customer.id)
         .with_for_update()
+        # Statuses and tags read no phone or list: those load only if something asks.
+        .options(lazyload(Customer.phones), lazyload(Customer.newsletter_lists))
         .execution_options(populate_existing=True)  # an earlier action of the batch changed it
     )
     return {customer.id: customer for customer in customers}

@@ -5,6 +5,8 @@ customers in one run are each decided on."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -161,3 +163,30 @@ def invoice(customer_id: uuid.UUID) -> dict[str, Any]:
         "amount": "10.00",
         "currency": "EUR",
     }
+
+
+def test_each_action_of_a_batch_carries_its_own_events_correlation_id(
+    app: Flask,
+    new_customer: Callable[..., uuid.UUID],
+    deliver_batch: Callable[[list[CloudEvent]], list[bool]],
+) -> None:
+    from sqlalchemy import select
+
+    from shared.db import OutboxMessage
+
+    customers = [new_customer() for _ in range(3)]
+    events = []
+    for n, customer in enumerate(customers):
+        event = event_of("billing.payment.recorded", payment(customer))
+        events.append(dataclasses.replace(event, correlationid=f"request-{n}"))
+
+    deliver_batch(events)
+
+    with app.extensions["crm"].session_factory() as session:
+        payloads = session.scalars(
+            select(OutboxMessage.payload).where(OutboxMessage.type == "automation.action_requested")
+        ).all()
+    carried = {
+        json.loads(p)["data"]["customer_id"]: json.loads(p)["correlationid"] for p in payloads
+    }
+    assert carried == {str(c): f"request-{n}" for n, c in enumerate(customers)}
