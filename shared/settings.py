@@ -32,6 +32,13 @@ SERVICE_CALLS: dict[tuple[str, str], frozenset[str]] = {
     # notifications -> customers: a customer its projection does not know yet, before an email
     # is given up on (read your writes).
     ("notifications", "customers"): frozenset({"customers:read"}),
+    # registration -> customers: a customer created a moment ago, whose account an operator
+    # uses before `customer.created` arrives (read your writes). registration signs these tokens
+    # with the key it signs customer tokens with (its one private key).
+    ("registration", "customers"): frozenset({"customers:read"}),
+    # customers -> registration: a sign-up read before its `registration.submitted` arrives
+    # (`GET /registration/signups/{id}/submitted`, read your writes).
+    ("customers", "registration"): frozenset({"customers:read"}),
 }
 """(caller, target) -> the scopes the caller's service tokens for the target may carry.
 

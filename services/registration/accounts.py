@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from services.registration import audit as events
 from services.registration.audit import audit
 from services.registration.context import Registration
-from services.registration.errors import AccountNotFound, DeviceNotFound
+from services.registration.customer_accounts import reads_customers_writes
+from services.registration.errors import AccountNotFound, AccountWithoutEmail, DeviceNotFound
 from services.registration.logins import revoke_refresh_tokens, set_password
 from services.registration.models import Account, Device, RefreshToken
 from services.registration.passwords import generate_password
@@ -31,6 +32,7 @@ def _locked(session: Session, account_id: uuid.UUID) -> Account:
     return account
 
 
+@reads_customers_writes
 def get_account(registration: Registration, account_id: uuid.UUID) -> Account:
     """The account; AccountNotFound otherwise."""
     with registration.reads() as session:
@@ -40,6 +42,7 @@ def get_account(registration: Registration, account_id: uuid.UUID) -> Account:
     return account
 
 
+@reads_customers_writes
 def update_account(
     registration: Registration, account_id: uuid.UUID, changes: dict[str, Any], actor: str
 ) -> Account:
@@ -62,6 +65,7 @@ def update_account(
     return account
 
 
+@reads_customers_writes
 def generate_credentials(registration: Registration, account_id: uuid.UUID, actor: str) -> None:
     """A new random password, emailed once (`account.credentials_generated`); the customer
     must change it at first login, and its refresh tokens are revoked."""
@@ -69,6 +73,8 @@ def generate_credentials(registration: Registration, account_id: uuid.UUID, acto
     now = utcnow()
     with registration.uow() as uow:
         account = _locked(uow.session, account_id)
+        if account.email is None:
+            raise AccountWithoutEmail()
         set_password(registration, uow.session, account, password, now)
         audit(uow.session, events.CREDENTIALS_GENERATED, account.id, actor=actor)
         subject = str(account.id)
@@ -81,6 +87,7 @@ def generate_credentials(registration: Registration, account_id: uuid.UUID, acto
 
 
 # --- devices ------------------------------------------------------------------------------------
+@reads_customers_writes
 def list_devices(registration: Registration, account_id: uuid.UUID) -> list[Device]:
     """The account's devices, most recently seen first."""
     with registration.reads() as session:
@@ -170,6 +177,7 @@ def revoke_device(
 
 
 # --- impersonation ------------------------------------------------------------------------------
+@reads_customers_writes
 def impersonate(
     registration: Registration, account_id: uuid.UUID, actor: str, reason: str
 ) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from services.registration.schemas import (
     SignupPageSchema,
     SignupQueryArgsSchema,
     SignupSchema,
+    SubmittedEventSchema,
     TokenSchema,
     TokensSchema,
 )
@@ -112,6 +113,17 @@ class Signups(MethodView):
         items, next_key = signups.list_signups(registration(), args["status"], args["limit"], after)
         cursor = encode_cursor([next_key[0].isoformat(), str(next_key[1])]) if next_key else None
         return {"items": items, "next_cursor": cursor}
+
+
+@blp.route("/signups/<uuid:customer_id>/submitted")
+class SignupSubmitted(MethodView):
+    @blp.requires("customers:read")
+    @blp.response(200, SubmittedEventSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, customer_id: uuid.UUID) -> dict[str, Any]:
+        """The sign-up's `registration.submitted` event as published (kept a week): customers
+        creates a profile read before the event arrives from it (read your writes)."""
+        return signups.submitted_event(registration(), customer_id)
 
 
 @blp.route("/signups/<uuid:customer_id>/approve")

@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from services.registration.api import blp
 from services.registration.config import RegistrationConfig
 from services.registration.context import Registration
+from services.registration.customer_accounts import RemoteCustomers
 from services.registration.passwords import PasswordHashing
 from shared.app import create_service_app, service_context
 from shared.auth import TokenIssuer
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, config: RegistrationConfig | No
             config.hash_concurrency, config.hash_wait_seconds, config.hash_queue
         ),
         token_issuer=_issuer(settings),
+        customers=RemoteCustomers(settings),
     )
     if config.proxy_hops:
         # Behind the gateway: the client address is the one it appended, and no header a

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,9 @@ from services.registration.passwords import PasswordHashing
 from shared.auth import TokenIssuer
 from shared.db import UnitOfWorkFactory
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.registration.customer_accounts import CustomerLookup
 
 SECRET_BYTES = 32
 """Link and refresh tokens: 256 bits from `secrets`."""
@@ -31,6 +35,8 @@ class Registration:
     token_issuer: TokenIssuer | None
     """None when this process has no key to sign customer tokens with (production without
     `CRM_JWT_PRIVATE_KEY`): logins are then answered 503 and the log says why at start."""
+    customers: CustomerLookup | None = None
+    """Where an account id registration does not know yet is asked (read your writes)."""
 
     @property
     def issuer(self) -> TokenIssuer:

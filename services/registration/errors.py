@@ -85,6 +85,16 @@ class AccountNotFound(RegistrationError):
 
     def __init__(self, account_id: uuid.UUID) -> None:
         super().__init__(f"no account has the id {account_id}")
+        self.account_id = account_id
+
+
+class AccountWithoutEmail(RegistrationError):
+    """Credentials asked for an account whose customer has no email (yet) to send them to."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("this customer has no email to send credentials to; give it one first")
 
 
 class DeviceNotFound(RegistrationError):

@@ -209,8 +209,8 @@ def _admit(
             return 202, {"status": DEVICE_CONFIRMATION_REQUIRED}
         if settings["email_validation"] == "optional" and not account.email_confirmed:
             _keep_asking(registration, uow, account, now)
-        if failures:
-            throttle.forget(session, throttle.LOGIN_ACCOUNT, email_key(account.email))
+        if failures and account.email_key:
+            throttle.forget(session, throttle.LOGIN_ACCOUNT, account.email_key)
         audit(
             session,
             events.LOGIN_SUCCEEDED,

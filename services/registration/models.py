@@ -77,9 +77,11 @@ class Account(Base):
     __table_args__ = (Index("ix_accounts_status_created_at_id", "status", "created_at", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    email: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH))
+    # None for a customer staff created without an email (or with one another account has):
+    # such an account cannot log in until customers gives it one.
+    email: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH))
     # The email lower-cased: one account per address whatever its case.
-    email_key: Mapped[str] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
+    email_key: Mapped[str | None] = mapped_column(String(EMAIL_MAX_LENGTH), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     first_name: Mapped[str | None] = mapped_column(String(100))
     last_name: Mapped[str | None] = mapped_column(String(100))

@@ -127,7 +127,8 @@ class AccountSchema(Schema):
     """An account as staff see it (never its password)."""
 
     customer_id = fields.UUID(attribute="id", dump_only=True)
-    email = fields.String(dump_only=True)
+    # None for a customer staff created without an email (it cannot log in until it has one).
+    email = fields.String(dump_only=True, allow_none=True)
     kind = fields.String(dump_only=True)
     first_name = fields.String(dump_only=True, allow_none=True)
     last_name = fields.String(dump_only=True, allow_none=True)
@@ -187,6 +188,20 @@ class TokensSchema(Schema):
 
 class RefreshSchema(Schema):
     refresh_token = Token
+
+
+class SubmittedEventSchema(Schema):
+    """A `registration.submitted` CloudEvent, as the outbox published it."""
+
+    specversion = fields.String(dump_only=True)
+    id = fields.String(dump_only=True)
+    type = fields.String(dump_only=True)
+    source = fields.String(dump_only=True)
+    subject = fields.String(dump_only=True, allow_none=True)
+    time = fields.String(dump_only=True)
+    datacontenttype = fields.String(dump_only=True)
+    correlationid = fields.String(dump_only=True, allow_none=True)
+    data = fields.Dict(dump_only=True)
 
 
 # --- devices ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ customer in with `email_confirmed` false and sends the link all the same.
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,7 @@ from services.registration.models import (
     RefreshToken,
 )
 from services.registration.passwords import check_policy
-from shared.db import UnitOfWork, utcnow
+from shared.db import OutboxMessage, UnitOfWork, utcnow
 
 
 def email_key(email: str) -> str:
@@ -317,3 +318,25 @@ def reject(
         )
         uow.commit()
     return account
+
+
+def submitted_event(registration: Registration, account_id: uuid.UUID) -> dict[str, Any]:
+    """The `registration.submitted` a sign-up published, as it was published (the outbox keeps
+    it a week): customers handles it before RabbitMQ brings it when a client reads the profile
+    at once (read your writes). AccountNotFound for an id with no such event."""
+    with registration.reads() as session:
+        if session.get(Account, account_id) is None:
+            raise AccountNotFound(account_id)
+        payload = session.scalar(
+            select(OutboxMessage.payload)
+            .where(
+                OutboxMessage.type == "registration.submitted",
+                OutboxMessage.subject == str(account_id),
+            )
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+    if payload is None:
+        raise AccountNotFound(account_id)
+    event: dict[str, Any] = json.loads(payload)
+    return event

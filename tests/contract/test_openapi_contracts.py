@@ -68,9 +68,10 @@ def fuzz(operation) -> None:
     check()
 
 
-PEERS = {"customers": ["tags"]}
+PEERS = {"customers": ["tags", "registration"], "registration": ["customers"]}
 """The services each one calls on a request path (customers asks tags about a tag id it does not
-know yet): they answer for real in these tests, or their calls would be 503s."""
+know yet, and registration about a sign-up; registration asks customers about an account's
+customer): they answer for real in these tests, or their calls would be 503s."""
 
 
 @contextmanager

@@ -154,6 +154,10 @@ def test_gateway_mounts_routes_beside_its_config_and_waits_for_webs(
 # --- tokens: public keys for every service, a private key for the callers ------------------------
 DEPLOY_FILES = [ROOT / "docker-compose.yml", *sorted((ROOT / "deploy" / "k8s").glob("*.yaml"))]
 CALLERS = sorted({caller for caller, _target in SERVICE_CALLS})
+ISSUER = "registration"
+"""The issuer of customer tokens signs its service tokens with that one key (customer-issuer)."""
+KEYED_CALLERS = [caller for caller in CALLERS if caller != ISSUER]
+"""The callers that hold a service key of their own (service:<name>)."""
 
 
 @pytest.mark.parametrize("path", DEPLOY_FILES, ids=lambda path: path.name)
@@ -205,11 +209,11 @@ def test_only_a_calling_service_holds_a_private_key_its_own(
         container = compose["services"][f"{service}-{role}"]
         env, mounts = container["environment"], secret_mounts(container)
         assert "CRM_JWT_PRIVATE_KEY" not in env  # a key is a file, never a variable's value
-        if service in CALLERS:
+        if service in KEYED_CALLERS:
             assert env["CRM_JWT_PRIVATE_KEY_FILE"] == f"/run/secrets/{service}_service_key"
             assert mounts[env["CRM_JWT_PRIVATE_KEY_FILE"]] == f"{service}_service_key"
             assert env["CRM_JWT_KEY_ID"] == f"service:{service}"
-        elif service == "registration":
+        elif service == ISSUER:
             # The issuer of customer tokens signs them with a key of its own.
             assert env["CRM_JWT_PRIVATE_KEY_FILE"] == "/run/secrets/registration_issuer_key"
             assert mounts[env["CRM_JWT_PRIVATE_KEY_FILE"]] == "registration_issuer_key"
@@ -221,7 +225,7 @@ def test_only_a_calling_service_holds_a_private_key_its_own(
 
 def test_secrets_are_files_named_by_required_variables(compose: dict[str, Any]) -> None:
     secrets = compose["secrets"]
-    assert {"jwks.json", *(f"{caller}_service_key" for caller in CALLERS)} <= set(secrets)
+    assert {"jwks.json", *(f"{caller}_service_key" for caller in KEYED_CALLERS)} <= set(secrets)
     for name, secret in secrets.items():
         assert set(secret) == {"file"}, name
         assert re.fullmatch(r"\$\{[A-Z][A-Z0-9_]*:\?[^}]+\}", secret["file"]), name
@@ -514,7 +518,7 @@ def interpolate(value: Any, variables: dict[str, str]) -> Any:
 KEY_FILES = (
     "CRM_JWKS_FILE",
     "CRM_REGISTRATION_ISSUER_KEY_FILE",
-    *(f"CRM_{caller.upper()}_SERVICE_KEY_FILE" for caller in CALLERS),
+    *(f"CRM_{caller.upper()}_SERVICE_KEY_FILE" for caller in KEYED_CALLERS),
 )
 
 
@@ -525,7 +529,7 @@ def write_keys(directory: Path) -> dict[str, str]:
     pairs = {"staff": ed25519_pair(0), "registration-issuer": ed25519_pair(99)}
     pairs |= {
         caller: (rsa_pair(index) if index % 2 == 0 else ed25519_pair(index))
-        for index, caller in enumerate(CALLERS, start=1)
+        for index, caller in enumerate(KEYED_CALLERS, start=1)
     }
     for name, (private, public) in pairs.items():
         (directory / f"{name}.key").write_text(private)
@@ -534,12 +538,13 @@ def write_keys(directory: Path) -> dict[str, str]:
         f"staff-1={directory / 'staff.pub'}",
         f"customer-issuer={directory / 'registration-issuer.pub'}",
     ]
-    kids += [f"service:{caller}={directory / f'{caller}.pub'}" for caller in CALLERS]
+    kids += [f"service:{caller}={directory / f'{caller}.pub'}" for caller in KEYED_CALLERS]
     result = CliRunner().invoke(crm, ["jwks", *kids])
     assert result.exit_code == 0, result.output
     (directory / "jwks.json").write_text(result.output)
     files = {
-        f"CRM_{caller.upper()}_SERVICE_KEY_FILE": directory / f"{caller}.key" for caller in CALLERS
+        f"CRM_{caller.upper()}_SERVICE_KEY_FILE": directory / f"{caller}.key"
+        for caller in KEYED_CALLERS
     }
     files["CRM_REGISTRATION_ISSUER_KEY_FILE"] = directory / "registration-issuer.key"
     return {

@@ -9,7 +9,8 @@ from flask import Response, request
 from flask.views import MethodView
 
 from services.customers.models import Customer
-from services.customers.profiles import avatar, merge, reads, usecases
+from services.customers.profiles import avatar, merge, reads, signup_lookup, usecases
+from services.customers.profiles.errors import CustomerNotFound
 from services.customers.profiles.representation import CustomerView
 from services.customers.profiles.schemas import (
     AvatarSchema,
@@ -59,8 +60,14 @@ class CustomerById(MethodView):
     @blp.response(200, CustomerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
     def get(self, customer_id: uuid.UUID) -> Any:
-        """Read a customer and its ETag."""
-        answer = reads.get_customer(service_context().engine, customer_id)
+        """Read a customer and its ETag (a sign-up whose event is in flight included)."""
+        engine = service_context().engine
+        try:
+            answer = reads.get_customer(engine, customer_id)
+        except CustomerNotFound:
+            if not signup_lookup.adopt_signup(customer_id):
+                raise
+            answer = reads.get_customer(engine, customer_id)
         return answer, 200, _headers(answer)
 
     @blp.requires("customers:write")

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +16,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from werkzeug.serving import make_server
 
+from services.customers.app import create_app as create_customers_app
+from services.customers.models import DEFAULT_STATUSES, Status
 from services.registration.app import create_app
 from services.registration.config import Limit, RegistrationConfig
 from shared.db import OutboxMessage
+from shared.events.consumer import EventDispatcher, Handler
+from shared.events.registry import parse_event
 from shared.settings import Settings
 
 PASSWORD = "correct horse battery staple"
@@ -136,3 +143,64 @@ def link_token(events: Callable[..., list[dict[str, Any]]]) -> Callable[[str, ob
         return match.group(1)
 
     return _token
+
+
+@pytest.fixture
+def make_customers_app(pg_settings: Callable[..., Settings]) -> Iterator[Callable[..., Flask]]:
+    """The real customers app on its emptied PostgreSQL test database, with its statuses;
+    keywords override its settings (e.g. where registration answers)."""
+    apps: list[Flask] = []
+
+    def _make(**overrides: Any) -> Flask:
+        app = create_customers_app(pg_settings("customers", **overrides))
+        with app.extensions["crm"].session_factory() as session:
+            if session.scalar(select(Status.key).limit(1)) is None:
+                session.add_all(
+                    Status(key=key, label=label, is_default=True, position=position)
+                    for key, label, position in DEFAULT_STATUSES
+                )
+                session.commit()
+        apps.append(app)
+        return app
+
+    yield _make
+    for app in apps:
+        app.extensions["crm"].engine.dispose()
+
+
+@pytest.fixture
+def customers_app(make_customers_app: Callable[..., Flask]) -> Flask:
+    return make_customers_app()
+
+
+@contextmanager
+def served(app: Flask) -> Iterator[str]:
+    """An app over HTTP on a local port, in a thread; its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+def deliver(
+    app: Flask, service: str, handlers: Mapping[str, Sequence[Handler]], envelope: dict[str, Any]
+) -> bool:
+    """Hand an envelope to a service's handlers as its consumer would (inbox included);
+    whether it was handled now."""
+    dispatcher = EventDispatcher(service, handlers, app.extensions["crm"].uow)
+    return dispatcher.dispatch(parse_event(envelope))
+
+
+def outbox_of(app: Flask, type: str, subject: object) -> list[dict[str, Any]]:
+    """An app's outbox events of a type about a subject, oldest first."""
+    stmt = (
+        select(OutboxMessage)
+        .where(OutboxMessage.type == type, OutboxMessage.subject == str(subject))
+        .order_by(OutboxMessage.id)
+    )
+    with app.extensions["crm"].session_factory() as session:
+        return [json.loads(message.payload) for message in session.scalars(stmt)]

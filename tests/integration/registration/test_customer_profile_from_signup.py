@@ -2,39 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from services.customers.app import create_app as create_customers_app
 from services.customers.handlers import SUBSCRIPTIONS
-from services.customers.models import DEFAULT_STATUSES, Customer, Status
+from services.customers.models import Customer
 from shared.db import OutboxMessage
-from shared.events.consumer import EventDispatcher
-from shared.events.registry import parse_event
-from shared.settings import Settings
-
-
-@pytest.fixture
-def customers_app(pg_settings: Callable[..., Settings]) -> Iterator[Flask]:
-    app = create_customers_app(pg_settings("customers"))
-    with app.extensions["crm"].session_factory() as session:
-        session.add_all(
-            Status(key=key, label=label, is_default=True, position=position)
-            for key, label, position in DEFAULT_STATUSES
-        )
-        session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
+from tests.integration.registration.conftest import deliver
 
 
 def _deliver(customers_app: Flask, envelope: dict[str, Any]) -> None:
-    dispatcher = EventDispatcher("customers", SUBSCRIPTIONS, customers_app.extensions["crm"].uow)
-    dispatcher.dispatch(parse_event(envelope))
+    deliver(customers_app, "customers", SUBSCRIPTIONS, envelope)
 
 
 def _customer(customers_app: Flask, customer_id: str) -> Customer | None:
