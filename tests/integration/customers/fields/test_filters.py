@@ -1,19 +1,12 @@
-"""`cf.<key>=<value>` filters: the list and saved filters (segments) on PostgreSQL and SQLite."""
+"""`cf.<key>=<value>` filters: the list and saved filters (segments) on PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-
-from services.customers.app import create_app
-from services.customers.models import DEFAULT_STATUSES, Status
-from shared.migrations import migrate
-from tests.conftest import settings_for
 
 Ids = Callable[..., set[str]]
 
@@ -57,7 +50,8 @@ def ids(client: FlaskClient, admin: dict[str, str], people: dict[str, str]) -> I
     return _ids
 
 
-def _check_every_type(ids: Ids) -> None:
+def check_every_type(ids: Ids) -> None:
+    """Filters on each type give the customers `make_people` made with that value."""
     assert ids("cf.loyalty=gold") == {"ann", "cid"}
     assert ids("cf.loyalty=GOLD") == {"ann", "cid"}
     assert ids("cf.visits=3") == {"bob", "cid"}
@@ -73,7 +67,7 @@ def _check_every_type(ids: Ids) -> None:
 
 @pytest.mark.needs_postgres
 def test_each_type_filters_the_list_on_postgresql(ids: Ids) -> None:
-    _check_every_type(ids)
+    check_every_type(ids)
 
 
 @pytest.mark.needs_postgres
@@ -105,56 +99,3 @@ def test_a_segment_keeps_custom_field_filters(
     segment = response.get_json()
     assert segment["filter"] == {"cf.loyalty": "gold", "cf.visits": "3"}
     assert ids(f"segment={segment['id']}") == {"cid"}
-
-
-# --- SQLite (the embedded mode) -----------------------------------------------------------------
-@pytest.fixture
-def sqlite_app(tmp_path: Path) -> Iterator[Flask]:
-    settings = settings_for(
-        "customers", database_urls={"customers": f"sqlite:///{tmp_path / 'customers.sqlite3'}"}
-    )
-    migrate(settings)
-    app = create_app(settings)
-    with app.extensions["crm"].session_factory() as session:
-        if session.get(Status, "lead") is None:
-            session.add_all(
-                Status(key=key, label=label, is_default=True, position=position)
-                for key, label, position in DEFAULT_STATUSES
-            )
-            session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
-
-
-@pytest.fixture
-def sqlite_client(sqlite_app: Flask) -> FlaskClient:
-    return sqlite_app.test_client()
-
-
-def test_each_type_filters_the_list_on_sqlite(
-    sqlite_client: FlaskClient, make_token: Callable[..., dict[str, str]]
-) -> None:
-    admin = make_token("customers:read", "customers:write", "settings:write")
-
-    def define(key: str, type: str = "text", **fields: Any) -> dict[str, Any]:
-        body = {"key": key, "label": key, "type": type, **fields}
-        response = sqlite_client.post("/customers/fields", json=body, headers=admin)
-        assert response.status_code == 201, response.get_json()
-        return dict(response.get_json())
-
-    def create(**fields: Any) -> Any:
-        body = {"kind": "individual", "last_name": "Martin", **fields}
-        return sqlite_client.post("/customers", json=body, headers=admin)
-
-    made = make_people(define, create)
-    names = {customer_id: name for name, customer_id in made.items()}
-
-    def ids(query: str) -> set[str]:
-        response = sqlite_client.get(f"/customers?{query}", headers=admin)
-        assert response.status_code == 200, response.get_json()
-        return {names[item["id"]] for item in response.get_json()["items"]}
-
-    _check_every_type(ids)
-    assert sqlite_client.delete("/customers/fields/loyalty", headers=admin).status_code == 204
-    answer = sqlite_client.get(f"/customers/{made['ann']}", headers=admin).get_json()
-    assert "loyalty" not in answer["custom_fields"] and answer["custom_fields"]["visits"] == 12.5
