@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.customers.fields.models import CustomFieldDefinition
-from services.customers.fields.rules import check_value, value_from_text
+from services.customers.fields.rules import check_value, fits, value_from_text
 
 Definitions = dict[str, CustomFieldDefinition]
 """Every custom field definition, by key."""
@@ -107,6 +107,21 @@ def custom_field_errors(
     if not errors and values != current:
         customer.custom_fields = values
     return errors
+
+
+def take_custom_fields(session: Session, survivor: Any, duplicate: Any) -> None:
+    """A merge: the survivor keeps its values and takes the duplicate's others, those its own
+    kind has a field for (a value the definition no longer takes is left behind)."""
+    definitions = load_definitions(session)
+    taken = {
+        key: value
+        for key, value in (duplicate.custom_fields or {}).items()
+        if key not in (survivor.custom_fields or {})
+        and key in definitions
+        and fits(definitions[key], survivor.kind, value)
+    }
+    if taken:
+        survivor.custom_fields = {**(survivor.custom_fields or {}), **taken}
 
 
 def custom_fields_from_cells(

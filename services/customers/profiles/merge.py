@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.customers.events import contact_of
+from services.customers.fields.values import take_custom_fields
 from services.customers.models import (
     Avatar,
     ConsentRecord,
@@ -83,6 +84,7 @@ def merge_customers(
         if takes_email:
             moved_channels += ["email", "newsletter"]
         _fill_empty_fields(survivor, duplicate)
+        take_custom_fields(session, survivor, duplicate)
         _move_consent_records(session, survivor, duplicate, moved_channels)
         _move_avatar(session, survivor, duplicate)
         move_timeline(session, duplicate.id, survivor.id)

@@ -155,3 +155,25 @@ def test_custom_field_changes_are_part_of_customer_updated(
             select(OutboxMessage.payload).where(OutboxMessage.type == "customer.updated")
         ).all()
     assert [json.loads(payload)["data"]["changed"] for payload in payloads] == [["custom_fields"]]
+
+
+def test_a_merge_keeps_the_survivors_values_and_takes_the_duplicates_others(
+    client: FlaskClient,
+    make_token: Callable[..., dict[str, str]],
+    define: Callable[..., Any],
+    create: Callable[..., Any],
+) -> None:
+    define("loyalty")
+    define("visits", "number")
+    survivor = create(email="a@example.com", custom_fields={"loyalty": "gold"}).get_json()
+    duplicate = create(
+        email="b@example.com", custom_fields={"loyalty": "silver", "visits": 4}
+    ).get_json()
+    headers = make_token("customers:read", "customers:write", "customers:delete")
+    merged = client.post(
+        f"/customers/{survivor['id']}/merge",
+        json={"duplicate_id": duplicate["id"]},
+        headers=headers,
+    )
+    assert merged.status_code == 200, merged.get_json()
+    assert merged.get_json()["custom_fields"] == {"loyalty": "gold", "visits": 4}
