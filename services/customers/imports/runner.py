@@ -45,7 +45,7 @@ from services.customers.imports.rows import (
     sort_rows,
 )
 from services.customers.imports.storage import stored_file
-from services.customers.imports.writing import IMPORT, write_new_customers
+from services.customers.imports.writing import IMPORT, remember_emails, write_new_customers
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
 from services.customers.profiles.schemas import CustomerUpdateSchema
 from services.customers.profiles.usecases import change_customer, locked_customer
@@ -216,11 +216,7 @@ def import_chunk(
             outcomes.append(_outcome(job, known.row, "updated", known.customer_id, applied))
     if outcomes:
         session.execute(insert(ImportRowOutcome), outcomes)
-    if chunk.emails:
-        session.execute(
-            insert(ImportEmail),
-            [{"import_id": job.id, "email_key": k, "row": n} for k, n in chunk.emails.items()],
-        )
+    remember_emails(session, job.id, chunk.emails)
     errors = [
         {
             "import_id": job.id,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -34,8 +34,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
+from services.customers.imports.models import ImportEmail
 from services.customers.imports.rows import CUSTOMER_COLUMNS, NewCustomer
 from services.customers.models import (
     ConsentRecord,
@@ -76,6 +78,24 @@ def write_new_customers(uow: UnitOfWork, new: Sequence[NewCustomer], now: dateti
     if uow.session.get_bind().dialect.name == "postgresql":
         return _write_postgresql(uow, new, now)
     return _write_executemany(uow, new, now)
+
+
+def remember_emails(session: Session, import_id: uuid.UUID, emails: Mapping[str, int]) -> None:
+    """Record the emails a chunk's rows took, with their row (a later row with one of them is
+    a duplicate inside the file); on PostgreSQL one statement with two array parameters."""
+    if not emails:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        rows = [{"import_id": import_id, "email_key": k, "row": n} for k, n in emails.items()]
+        session.execute(insert(ImportEmail), rows)
+        return
+    session.execute(
+        text(
+            "INSERT INTO customer_import_emails (import_id, email_key, row)"
+            " SELECT :import_id, unnest(CAST(:keys AS text[])), unnest(CAST(:rows AS integer[]))"
+        ),
+        {"import_id": import_id, "keys": list(emails), "rows": list(emails.values())},
+    )
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
