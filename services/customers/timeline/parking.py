@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, exists, select, tuple_
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, ParkedEvent, TimelineEntry
@@ -85,9 +85,7 @@ def settle_parked(
     (a batch at a time); (how many applied, how many dead-lettered)."""
     parked = table_of(ParkedEvent)
     with session_factory() as session, session.begin():
-        result = session.execute(
-            delete(parked).where(parked.c.customer_id.in_(select(Customer.id)))
-        )
+        result = session.execute(delete(parked).where(_customer_exists(parked.c.customer_id)))
         applied = int(getattr(result, "rowcount", 0) or 0)
     expired_total = 0
     while True:
@@ -103,6 +101,12 @@ def settle_parked(
     return applied, expired_total
 
 
+def _customer_exists(customer_id: Any) -> Any:
+    """The customer exists (EXISTS on its key: a probe per parked event, never a scan of every
+    customer, as `NOT IN (SELECT id FROM customers)` would be)."""
+    return exists().where(Customer.id == customer_id)
+
+
 def _dead_letter_expired(
     session_factory: sessionmaker[Session],
     dead_letters: EventPublisher,
@@ -116,7 +120,7 @@ def _dead_letter_expired(
                 select(ParkedEvent)
                 .where(
                     ParkedEvent.parked_at < utcnow() - window,
-                    ParkedEvent.customer_id.not_in(select(Customer.id)),
+                    ~_customer_exists(ParkedEvent.customer_id),
                 )
                 .order_by(ParkedEvent.parked_at, ParkedEvent.id)
                 .limit(SETTLE_BATCH)
