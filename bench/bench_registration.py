@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from bench.harness import Result, env_float, env_int, fresh_database, say
 from bench.servers import WORKERS, Gunicorn, get
@@ -38,6 +36,7 @@ from shared.auth import issue_token
 from shared.db import utcnow
 from shared.migrations import migrate
 from shared.settings import Settings
+from tests.jwt_keys import ed25519_pair  # the suite's key pairs for tests, here a fresh one
 
 PASSWORD = "correct horse battery staple"
 SETTINGS_PATH = "/registration/settings"
@@ -92,20 +91,7 @@ class Keys:
 
     @classmethod
     def new(cls) -> Keys:
-        key = ed25519.Ed25519PrivateKey.generate()
-        private = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        public = (
-            key.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
-        return cls(private, public)
+        return cls(*ed25519_pair())
 
 
 def prepare_database(url: str, accounts: int) -> list[str]:

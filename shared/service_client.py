@@ -103,6 +103,14 @@ class ServiceClient:
             raise ServiceRejected(response.status_code, body)
         return body
 
+    def read(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """`get` for a read-your-writes look-up: None on 404, any other refusal (4xx) is
+        ServiceUnavailable too, since the caller can only answer that it cannot say."""
+        try:
+            return self.get(path, params)
+        except ServiceRejected as exc:
+            raise ServiceUnavailable(f"the {self.target} service answered {exc.status}") from exc
+
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One call with this client's token and the correlation id; ServiceUnavailable when
         the target does not answer, fails (5xx) or refuses the token (401, 403)."""

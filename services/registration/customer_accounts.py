@@ -31,7 +31,7 @@ from services.registration.errors import AccountNotFound
 from services.registration.models import ACTIVE, Account
 from services.registration.signups import email_key
 from shared.db import utcnow
-from shared.service_client import ServiceClient, ServiceRejected, ServiceUnavailable
+from shared.service_client import ServiceClient, ServiceUnavailable
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,10 +60,7 @@ class RemoteCustomers:
         self.client = ServiceClient(settings, "customers", ["customers:read"])
 
     def customer(self, customer_id: uuid.UUID) -> Mapping[str, Any] | None:
-        try:
-            body = self.client.get(f"/customers/{customer_id}")
-        except ServiceRejected as exc:
-            raise ServiceUnavailable(f"the customers service answered {exc.status}") from exc
+        body = self.client.read(f"/customers/{customer_id}")
         if body is None:
             return None
         if body.get("id") != str(customer_id) or body.get("kind") not in ("individual", "company"):

@@ -8,7 +8,6 @@ names it (api.md, errors), on PostgreSQL and on SQLite.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -23,13 +22,13 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
-from werkzeug.serving import make_server
 
 from shared.auth import CUSTOMER, STAFF_SCOPES, issue_token
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from shared.suite import create_app
 from tests.conftest import settings_for
+from tests.wsgi_server import served as served_app
 
 AUTH = {
     "Authorization": "Bearer "
@@ -90,14 +89,8 @@ def service_app(service: str, settings_of: Callable[[str], Settings]) -> Iterato
 @contextmanager
 def served(settings: Settings) -> Iterator[str]:
     """A service's app on a local port, in a thread; its base URL."""
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
+    with served_app(create_app(settings)) as url:
+        yield url
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -23,7 +23,7 @@ from shared.app import service_context
 from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, InvalidEvent
 from shared.events.registry import parse_event
-from shared.service_client import ServiceClient, ServiceRejected, ServiceUnavailable
+from shared.service_client import ServiceClient, ServiceUnavailable
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,7 @@ class RemoteSignups:
     def submitted(self, customer_id: uuid.UUID) -> CloudEvent | None:
         """The sign-up's `registration.submitted`, checked as the consumer checks an event; None
         when registration knows no such sign-up. ServiceUnavailable otherwise."""
-        try:
-            body = self.client.get(f"/registration/signups/{customer_id}/submitted")
-        except ServiceRejected as exc:
-            raise ServiceUnavailable(f"the registration service answered {exc.status}") from exc
+        body = self.client.read(f"/registration/signups/{customer_id}/submitted")
         if body is None:
             return None
         try:

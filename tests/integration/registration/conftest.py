@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +14,6 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from services.customers.app import create_app as create_customers_app
 from services.customers.models import DEFAULT_STATUSES, Status
@@ -171,19 +168,6 @@ def make_customers_app(pg_settings: Callable[..., Settings]) -> Iterator[Callabl
 @pytest.fixture
 def customers_app(make_customers_app: Callable[..., Flask]) -> Flask:
     return make_customers_app()
-
-
-@contextmanager
-def served(app: Flask) -> Iterator[str]:
-    """An app over HTTP on a local port, in a thread; its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
 
 
 def deliver(

@@ -23,7 +23,8 @@ from services.registration.models import ACTIVE, Account
 from services.registration.worker import build_worker
 from shared.events.topology import EVENTS_EXCHANGE
 from shared.settings import Settings
-from tests.integration.registration.conftest import PASSWORD, deliver, outbox_of, served
+from tests.integration.registration.conftest import PASSWORD, deliver, outbox_of
+from tests.wsgi_server import served
 
 STAFF_CUSTOMERS = ("customers:read", "customers:write", "customers:delete")
 

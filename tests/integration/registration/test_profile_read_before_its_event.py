@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from services.customers.handlers import SUBSCRIPTIONS
 from services.customers.models import TimelineEntry
-from tests.integration.registration.conftest import deliver, outbox_of, served
+from tests.integration.registration.conftest import deliver, outbox_of
+from tests.wsgi_server import served
 
 
 @pytest.fixture
@@ -39,15 +40,22 @@ def _timeline_entries(customers: Flask, customer_id: str) -> int:
     return int(count or 0)
 
 
-def test_a_sign_up_is_read_at_once_and_its_event_then_changes_nothing(
-    customers_api: Flask,
+@pytest.fixture
+def signed(
     sign_up: Callable[..., dict[str, Any]],
     events: Callable[..., list[dict[str, Any]]],
     configure: Callable[..., dict[str, Any]],
-    reader: dict[str, str],
-) -> None:
+) -> dict[str, Any]:
+    """A sign-up (active at once), with the `registration.submitted` it published."""
     configure(email_validation="none")
     signed = sign_up(first_name="Mary", last_name="Jackson", language="en")
+    [submitted] = events("registration.submitted", signed["customer_id"])
+    return {**signed, "submitted": submitted}
+
+
+def test_a_sign_up_is_read_at_once_and_its_event_then_changes_nothing(
+    customers_api: Flask, signed: dict[str, Any], reader: dict[str, str]
+) -> None:
     customers = customers_api.test_client()
 
     answer = customers.get(f"/customers/{signed['customer_id']}", headers=reader)
@@ -63,22 +71,18 @@ def test_a_sign_up_is_read_at_once_and_its_event_then_changes_nothing(
     timeline = _timeline_entries(customers_api, signed["customer_id"])
     assert timeline == 1  # the sign-up's entry, as the consumer writes it
     # RabbitMQ brings the event now: the inbox knows it.
-    [submitted] = events("registration.submitted", signed["customer_id"])
-    assert deliver(customers_api, "customers", SUBSCRIPTIONS, submitted) is False
+    assert deliver(customers_api, "customers", SUBSCRIPTIONS, signed["submitted"]) is False
     assert len(outbox_of(customers_api, "customer.created", signed["customer_id"])) == 1
     assert _timeline_entries(customers_api, signed["customer_id"]) == timeline
 
 
 def test_a_deleted_sign_up_is_not_brought_back_nor_an_unknown_id_invented(
     customers_api: Flask,
+    signed: dict[str, Any],
     sign_up: Callable[..., dict[str, Any]],
-    events: Callable[..., list[dict[str, Any]]],
-    configure: Callable[..., dict[str, Any]],
     reader: dict[str, str],
 ) -> None:
-    configure(email_validation="none")
-    signed = sign_up()
-    [submitted] = events("registration.submitted", signed["customer_id"])
+    submitted = signed["submitted"]
     customers = customers_api.test_client()
     deliver(customers_api, "customers", SUBSCRIPTIONS, submitted)
     path = f"/customers/{signed['customer_id']}"
@@ -102,13 +106,10 @@ def test_registration_unreachable_leaves_an_unknown_customer_a_404(
 
 def test_the_submitted_event_is_for_staff_and_services_only(
     client: FlaskClient,
-    sign_up: Callable[..., dict[str, Any]],
-    configure: Callable[..., dict[str, Any]],
+    signed: dict[str, Any],
     staff: dict[str, str],
     make_token: Callable[..., dict[str, str]],
 ) -> None:
-    configure(email_validation="none")
-    signed = sign_up()
     path = f"/registration/signups/{signed['customer_id']}/submitted"
     assert client.get(path).status_code == 401
     assert client.get(path, headers=make_token("tags:write")).status_code == 403
