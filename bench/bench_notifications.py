@@ -251,14 +251,17 @@ def bench_notifications() -> list[Result]:
             log_level="WARNING",
         )
         migrate(settings)
-        raw_seconds = run_raw(sink.port, prerendered(emails))
+        messages = prerendered(emails)
+        raw_seconds = run_raw(sink.port, messages)
         ours_seconds, sent = run_ours(
             settings, _broker_url(vhost_url, "registration"), emails, timeout
         )
+        # the machine's load moves between runs: the baseline is the better of two, around ours
+        raw_seconds = min(raw_seconds, run_raw(sink.port, messages))
     finally:
         taken = sink.stop()
-    if taken != emails + sent:
-        say(f"notifications: the server took {taken:,} messages, expected {emails + sent:,}")
+    if taken != 2 * emails + sent:
+        say(f"notifications: the server took {taken:,} messages, expected {2 * emails + sent:,}")
     ours = sent / ours_seconds if ours_seconds > 0 else 0.0
     raw = emails / raw_seconds if raw_seconds > 0 else 0.0
     say(f"notifications: ours {ours:,.0f} emails/s, raw {raw:,.0f} emails/s, "
@@ -273,7 +276,8 @@ def bench_notifications() -> list[Result]:
             goal=f">= {GOAL}x raw",
             note="registration.submitted + account.activated over RabbitMQ, rendered (fr/en/it),"
             " sent to aiosmtpd, until every delivery is recorded sent" + partial + "; baseline: "
-            "smtplib sending the same number of pre-rendered messages on one connection",
+            "smtplib sending the same number of pre-rendered messages on one connection to the "
+            "same server (the better of a run before and one after ours)",
         )
     ]
 

@@ -10,6 +10,8 @@ the server may have taken the message but its answer was lost (SMTP has no idemp
 is not sent again blindly). A delivery found `sending` past the lease (the worker died between
 the send and the record) is `ambiguous` too: never sent twice. The price of the batch: a worker
 that dies mid-batch leaves the batch's unsent emails ambiguous as well (`batch_size` bounds it).
+While a full batch goes out, the next one is claimed and rendered in a second thread (the SMTP
+exchange mostly waits on the server); a sender stopped by an error gives that one back, pending.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from email.utils import parseaddr
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from sqlalchemy import exists, select, update
+from sqlalchemy import Row, exists, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.notifications import ledger
 from services.notifications.config import NotificationsConfig
 from services.notifications.handlers import PENDING, project
 from services.notifications.message import (
@@ -106,6 +110,7 @@ class DeliverySender:
         self.resolver = resolver or TemplateResolver(config.limits)
         self.clock = clock
         self.batch_size = batch_size
+        self._ahead: ThreadPoolExecutor | None = None
 
     # the loop -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
@@ -124,22 +129,45 @@ class DeliverySender:
                 self.transport.close()  # no idle connection held between bursts
                 PENDING.wait(idle_seconds)
         self.transport.close()
+        if self._ahead is not None:
+            self._ahead.shutdown()
 
     def send_due(self, limit: int | None = None) -> int:
-        """Send one batch of due deliveries (at most `limit`); how many were handled."""
+        """Send the due deliveries batch after batch, the next batch claimed and rendered while
+        this one goes out (one batch of at most `limit` when given); how many were handled."""
+        handled, batch = 0, self._next_batch(limit or self.batch_size)
+        while batch is not None:
+            due, prepared = batch
+            handled += len(due)
+            ahead: Future[tuple[list[uuid.UUID], list[_Prepared]] | None] | None = None
+            if limit is None and len(due) == self.batch_size:
+                ahead = self._preparer().submit(self._next_batch, self.batch_size)
+            try:
+                self._record(self._send(prepared))
+            except BaseException:
+                if ahead is not None and (claimed := ahead.result()) is not None:
+                    self._release(claimed[1])  # claimed, never handed over: pending again
+                raise
+            batch = ahead.result() if ahead is not None else None
+        return handled
+
+    def _next_batch(self, size: int) -> tuple[list[uuid.UUID], list[_Prepared]] | None:
+        """The next due deliveries (None when there are none) and those claimed to be sent."""
         with self.session_factory() as session:
             due = list(
                 session.scalars(
                     select(Delivery.id)
                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= self.clock())
                     .order_by(Delivery.next_attempt_at)
-                    .limit(limit or self.batch_size)
+                    .limit(size)
                 )
             )
         if not due:
-            return 0
+            return None
         waiting = self._ensure_customers_known(due)
-        prepared = self._prepare([d for d in due if d not in waiting])
+        return due, self._prepare([d for d in due if d not in waiting])
+
+    def _send(self, prepared: list[_Prepared]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
         for position, item in enumerate(prepared):
             try:
@@ -156,8 +184,18 @@ class DeliverySender:
                 outcomes.append(_Outcome(item.delivery_id, "ambiguous", str(exc)))
             else:
                 outcomes.append(_Outcome(item.delivery_id, "sent"))
-        self._record(outcomes)
-        return len(due)
+        return outcomes
+
+    def _preparer(self) -> ThreadPoolExecutor:
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(1, thread_name_prefix="notifications-prepare")
+        return self._ahead
+
+    def _release(self, prepared: list[_Prepared]) -> None:
+        """Claimed deliveries that were never handed to the server: pending again, as they were."""
+        with self.uow_factory() as uow:
+            ledger.release(uow.session, [item.delivery_id for item in prepared])
+            uow.commit()
 
     def recover_stale(self) -> int:
         """Deliveries left `sending` past the lease: ambiguous (they may have been sent)."""
@@ -227,16 +265,12 @@ class DeliverySender:
             return []
         notes: list[tuple[str, uuid.UUID, str]] = []
         prepared: list[_Prepared] = []
+        changes: list[dict[str, Any]] = []
         with self.uow_factory() as uow:
             session = uow.session
-            deliveries = session.scalars(
-                select(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.status == "pending")
-                .order_by(Delivery.next_attempt_at)
-                .with_for_update(skip_locked=True)
-            ).all()
+            rows = ledger.pending_rows(session, ids)
             settings = current_settings(session)
-            customer_ids = {d.customer_id for d in deliveries if d.customer_id is not None}
+            customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
             contacts = {
                 c.customer_id: c
                 for c in session.scalars(
@@ -245,15 +279,17 @@ class DeliverySender:
             }
             catalogues: dict[str, Any] = {}
             now = self.clock()
-            for delivery in deliveries:
-                if delivery.key not in catalogues:
-                    catalogues[delivery.key] = self.resolver.available(session, delivery.key)
-                contact = contacts.get(delivery.customer_id) if delivery.customer_id else None
-                item = self._prepare_one(
-                    delivery, contact, settings, catalogues[delivery.key], now, notes
-                )
+            for row in rows:
+                if row.key not in catalogues:
+                    catalogues[row.key] = self.resolver.available(session, row.key)
+                contact = contacts.get(row.customer_id) if row.customer_id else None
+                change, item = self._prepare_one(row, contact, settings, catalogues[row.key])
+                changes.append({"id": row.id, "updated_at": now, **change})
                 if item is not None:
                     prepared.append(item)
+                elif change["status"] != ledger.CLAIMED:
+                    notes.append((change["status"], row.id, change["error"]))
+            ledger.apply(session, changes)
             uow.commit()
         for outcome, delivery_id, reason in notes:
             DELIVERIES.labels(outcome).inc()
@@ -262,51 +298,50 @@ class DeliverySender:
 
     def _prepare_one(
         self,
-        delivery: Delivery,
+        delivery: Row[Any],
         contact: CustomerContact | None,
         settings: NotificationSettings,
         available: Any,
-        now: datetime,
-        notes: list[tuple[str, uuid.UUID, str]],
-    ) -> _Prepared | None:
-        def close(status: str, reason: str) -> _Prepared | None:
-            delivery.status, delivery.error, delivery.updated_at = status, reason, now
-            notes.append((status, delivery.id, reason))
-            return None
-
+    ) -> tuple[dict[str, Any], _Prepared | None]:
+        """What to write of one delivery, and the email to send if it goes."""
+        change: dict[str, Any] = {"consent": None}
         if delivery.to_admins:
             recipients = [("", address) for address in settings.admin_emails]
             requested = settings.default_language
             if not recipients:
-                return close("skipped", "no admin_emails in the settings")
+                return {"status": "skipped", "error": "no admin_emails in the settings"}, None
         else:
             if contact is None or contact.deleted:
-                return close("skipped", "the customer is deleted or unknown")
-            delivery.consent = contact.email_consent
+                return {"status": "skipped", "error": "the customer is deleted or unknown"}, None
+            change["consent"] = contact.email_consent
             if delivery.needs_consent and not contact.email_consent:
-                return close("skipped", "no email consent")
+                return {**change, "status": "skipped", "error": "no email consent"}, None
             if not contact.email:
-                return close("skipped", "the customer has no email address")
+                reason = "the customer has no email address"
+                return {**change, "status": "skipped", "error": reason}, None
             recipients = [(display_name(contact), contact.email)]
             requested = contact.language or settings.default_language
-        delivery.requested_language = requested
+        change["requested_language"] = requested
         variables = {**delivery.variables, "customer": customer_variables(contact)}
         try:
             rendered = self.resolver.render(
                 None, delivery.key, requested, settings.default_language, variables, available
             )
             if rendered is None:
-                return close("skipped", f"no template {delivery.key} in any language")
+                reason = f"no template {delivery.key} in any language"
+                return {**change, "status": "skipped", "error": reason}, None
             message = build_message(self.mail_from, recipients, rendered, delivery.message_id)
         except (RenderError, ValueError, IndexError) as exc:
-            return close("failed", f"cannot build the email: {exc}")
-        delivery.status = "sending"
-        delivery.recipients = [address for _, address in recipients]
-        delivery.locale, delivery.fallback = rendered.language, rendered.fallback
-        delivery.subject = message.subject
-        delivery.attempts += 1
-        delivery.updated_at = now
-        return _Prepared(delivery.id, message, list(delivery.recipients))
+            return {**change, "status": "failed", "error": f"cannot build the email: {exc}"}, None
+        addresses = [address for _, address in recipients]
+        change.update(
+            status=ledger.CLAIMED,
+            recipients=addresses,
+            locale=rendered.language,
+            fallback=rendered.fallback,
+            subject=message.subject,
+        )
+        return change, _Prepared(delivery.id, message, addresses)
 
     # after the send -----------------------------------------------------------------------------
     def _retry_later(self, delivery_id: uuid.UUID, reason: str) -> str:
@@ -318,27 +353,26 @@ class DeliverySender:
         if not outcomes:
             return
         now = self.clock()
-        by_id = {outcome.delivery_id: outcome for outcome in outcomes}
+        retries = {o.delivery_id: o for o in outcomes if o.status == "retry"}
         counted: list[str] = []
         with self.uow_factory() as uow:
-            deliveries = uow.session.scalars(
-                select(Delivery).where(Delivery.id.in_(by_id)).with_for_update()
-            ).all()
-            sent: list[tuple[dict[str, Any], str | None]] = []
-            for delivery in deliveries:
-                outcome = by_id[delivery.id]
-                if outcome.status == "retry":
-                    status = schedule_retry(delivery, self.config.retry, outcome.error or "", now)
-                    counted.append("retried" if status == "pending" else "failed")
-                    continue
-                delivery.status, delivery.error, delivery.updated_at = (
-                    outcome.status, outcome.error, now)  # fmt: skip
-                counted.append(outcome.status)
-                if outcome.status == "sent":
-                    delivery.sent_at = now
-                    sent.append(_sent_event(delivery, now))
-            if sent:
-                uow.emit_many("notification.sent", sent)
+            sent = [o.delivery_id for o in outcomes if o.status == "sent"]
+            events = ledger.mark_sent(uow.session, sent, now)
+            if events:
+                uow.emit_many("notification.sent", events)
+            counted += ["sent"] * len(events)
+            closed = [o for o in outcomes if o.status not in ("sent", "retry")]
+            ledger.apply(uow.session, [
+                {"id": o.delivery_id, "status": o.status, "error": o.error, "updated_at": now}
+                for o in closed
+            ])  # fmt: skip
+            counted += [o.status for o in closed]
+            for delivery in uow.session.scalars(
+                select(Delivery).where(Delivery.id.in_(retries)).with_for_update()
+            ):
+                reason = retries[delivery.id].error or ""
+                status = schedule_retry(delivery, self.config.retry, reason, now)
+                counted.append("retried" if status == "pending" else "failed")
             uow.commit()
         for status in counted:
             DELIVERIES.labels(status).inc()
@@ -349,22 +383,3 @@ class DeliverySender:
                     extra={"delivery_id": str(outcome.delivery_id), "status": outcome.status,
                            "reason": outcome.error},
                 )  # fmt: skip
-
-
-def _sent_event(delivery: Delivery, now: datetime) -> tuple[dict[str, Any], str | None]:
-    customer_id = None if delivery.to_admins else _str(delivery.customer_id)
-    data = {
-        "delivery_id": str(delivery.id),
-        "customer_id": customer_id,
-        "key": delivery.key,
-        "event_id": delivery.event_id,
-        "message_id": delivery.message_id,
-        "subject": delivery.subject or "",
-        "locale": delivery.locale or "",
-        "sent_at": now.isoformat(),
-    }
-    return data, customer_id
-
-
-def _str(value: uuid.UUID | None) -> str | None:
-    return str(value) if value is not None else None

@@ -76,7 +76,11 @@ class SmtpTransport:
     def _connect(self) -> smtplib.SMTP:
         config = self.config
         assert config.host is not None
-        context = ssl.create_default_context(cafile=config.ca_file)
+        context = (
+            ssl.create_default_context(cafile=config.ca_file)
+            if config.security in ("tls", "starttls")
+            else None
+        )
         try:
             connection: smtplib.SMTP
             if config.security == "tls":
@@ -88,7 +92,7 @@ class SmtpTransport:
         except (OSError, smtplib.SMTPException) as exc:
             raise Unreachable(f"SMTP server unreachable: {exc!r}") from exc
         try:
-            if config.security == "starttls":
+            if context is not None and config.security == "starttls":
                 connection.starttls(context=context)  # never on in clear when it is refused
             connection.ehlo_or_helo_if_needed()
             if config.username and config.password:
