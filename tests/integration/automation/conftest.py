@@ -18,6 +18,8 @@ from services.automation.app import create_app
 from services.automation.defaults import seed_defaults
 from services.automation.handlers import subscriptions
 from services.automation.models import Decision
+from services.customers.app import create_app as create_customers_app
+from services.customers.models import DEFAULT_STATUSES, Status
 from shared.db import OutboxMessage
 from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, make_event
@@ -53,6 +55,24 @@ def seed(app: Flask) -> None:
 def app(automation_settings: Settings) -> Iterator[Flask]:
     app = create_app(automation_settings)
     seed(app)
+    yield app
+    app.extensions["crm"].engine.dispose()
+
+
+@pytest.fixture
+def customers_app(pg_settings: Callable[..., Settings], broker_urls: Any) -> Iterator[Flask]:
+    """The customers app on its emptied test database with its default statuses, publishing
+    as crm-customers on the test virtual host; tags nowhere."""
+    nowhere = f"http://127.0.0.1:{closed_port()}"
+    settings = pg_settings("customers", service_urls={"tags": nowhere})
+    settings = settings.__class__(**{**settings.__dict__, "broker_url": broker_urls("customers")})
+    app = create_customers_app(settings)
+    with app.extensions["crm"].session_factory() as session:
+        session.add_all(
+            Status(key=key, label=label, is_default=True, position=position)
+            for key, label, position in DEFAULT_STATUSES
+        )
+        session.commit()
     yield app
     app.extensions["crm"].engine.dispose()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,39 +15,21 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from services.customers.app import create_app
 from services.customers.handlers import SUBSCRIPTIONS
-from services.customers.models import DEFAULT_STATUSES, Customer, Status
+from services.customers.models import Customer
 from shared.db import OutboxMessage, utcnow
 from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import parse_event
-from shared.settings import Settings
-from tests.integration.customers.conftest import closed_port
 
-pytestmark = pytest.mark.needs_postgres
+pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]  # customers_app's URL
 
 TAG = uuid.uuid4()
 
 
 @pytest.fixture
-def customers(pg_settings: Callable[..., Settings]) -> Iterator[Flask]:
-    app = create_app(
-        pg_settings("customers", service_urls={"tags": f"http://127.0.0.1:{closed_port()}"})
-    )
-    with app.extensions["crm"].session_factory() as session:
-        session.add_all(
-            Status(key=key, label=label, is_default=True, position=position)
-            for key, label, position in DEFAULT_STATUSES
-        )
-        session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
-
-
-@pytest.fixture
-def dispatch(customers: Flask) -> Callable[[list[CloudEvent]], list[bool]]:
-    dispatcher = EventDispatcher("customers", SUBSCRIPTIONS, customers.extensions["crm"].uow)
+def dispatch(customers_app: Flask) -> Callable[[list[CloudEvent]], list[bool]]:
+    dispatcher = EventDispatcher("customers", SUBSCRIPTIONS, customers_app.extensions["crm"].uow)
     now = utcnow().isoformat()
     tag = {"id": str(TAG), "name": "Hot", "description": "d", "color": "#123456", "order": None,
            "is_fixed": False, "created_at": now, "updated_at": now}  # fmt: skip
@@ -57,12 +39,12 @@ def dispatch(customers: Flask) -> Callable[[list[CloudEvent]], list[bool]]:
 
 @pytest.fixture
 def new_customer(
-    customers: Flask, make_token: Callable[..., dict[str, str]]
+    customers_app: Flask, make_token: Callable[..., dict[str, str]]
 ) -> Callable[[], uuid.UUID]:
     headers = make_token("customers:read", "customers:write")
 
     def _create() -> uuid.UUID:
-        response = customers.test_client().post(
+        response = customers_app.test_client().post(
             "/customers",
             json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
             headers=headers,
@@ -92,16 +74,16 @@ def requested(
     return parse_event(body)
 
 
-def customer_of(customers: Flask, customer_id: uuid.UUID) -> Customer:
-    with customers.extensions["crm"].session_factory() as session:
+def customer_of(customers_app: Flask, customer_id: uuid.UUID) -> Customer:
+    with customers_app.extensions["crm"].session_factory() as session:
         customer = session.get(Customer, customer_id)
         assert customer is not None
         return customer
 
 
-def emitted(customers: Flask, customer_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
+def emitted(customers_app: Flask, customer_id: uuid.UUID) -> list[tuple[str, str, str | None]]:
     """(type, reason, correlation id) of the customer's rule events, in order."""
-    with customers.extensions["crm"].session_factory() as session:
+    with customers_app.extensions["crm"].session_factory() as session:
         payloads = session.scalars(
             select(OutboxMessage.payload)
             .where(
@@ -119,12 +101,12 @@ def emitted(customers: Flask, customer_id: uuid.UUID) -> list[tuple[str, str, st
 
 
 def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
-    customers: Flask,
+    customers_app: Flask,
     dispatch: Callable[[list[CloudEvent]], list[bool]],
     new_customer: Callable[[], uuid.UUID],
 ) -> None:
     first, second, third = new_customer(), new_customer(), new_customer()
-    version = customer_of(customers, first).version
+    version = customer_of(customers_app, first).version
 
     dispatch(
         [
@@ -138,22 +120,22 @@ def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
         ]
     )
 
-    assert customer_of(customers, first).status == "vip"
-    assert customer_of(customers, first).version == version + 3
-    assert customer_of(customers, second).status == "active"
-    assert customer_of(customers, third).status == "lead"
-    assert emitted(customers, first) == [
+    assert customer_of(customers_app, first).status == "vip"
+    assert customer_of(customers_app, first).version == version + 3
+    assert customer_of(customers_app, second).status == "active"
+    assert customer_of(customers_app, third).status == "lead"
+    assert emitted(customers_app, first) == [
         ("customer.tagged", "rule:tagger", f"corr-tagger-{first.hex[:6]}"),
         ("customer.status_changed", "rule:activate", f"corr-activate-{first.hex[:6]}"),
         ("customer.status_changed", "rule:vip", f"corr-vip-{first.hex[:6]}"),
     ]
-    assert emitted(customers, second) == [
+    assert emitted(customers_app, second) == [
         ("customer.status_changed", "rule:activate", f"corr-activate-{second.hex[:6]}")
     ]
 
 
 def test_a_status_changed_after_the_trigger_wins_within_a_run(
-    customers: Flask,
+    customers_app: Flask,
     dispatch: Callable[[list[CloudEvent]], list[bool]],
     new_customer: Callable[[], uuid.UUID],
 ) -> None:
@@ -168,5 +150,5 @@ def test_a_status_changed_after_the_trigger_wins_within_a_run(
         ]
     )
 
-    assert customer_of(customers, customer).status == "active"
-    assert [reason for _, reason, _ in emitted(customers, customer)] == ["rule:activate"]
+    assert customer_of(customers_app, customer).status == "active"
+    assert [reason for _, reason, _ in emitted(customers_app, customer)] == ["rule:activate"]

@@ -15,35 +15,16 @@ from flask import Flask
 from sqlalchemy import select
 
 from services.automation.models import CustomerFacts
-from services.customers.app import create_app as create_customers_app
-from services.customers.models import DEFAULT_STATUSES, Customer, Status
+from services.customers.models import Customer
 from shared.db import OutboxMessage, utcnow
 from shared.events.envelope import make_event
 from shared.events.publisher import EventPublisher, OutgoingMessage, make_connection
-from shared.settings import Settings
 from shared.suite import build_worker
 from shared.worker import Worker
 from tests.backbone import queue_messages, wait_until
 from tests.integration.automation.conftest import FIRST_RULES
-from tests.integration.customers.conftest import closed_port
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]
-
-
-@pytest.fixture
-def customers_app(pg_settings: Callable[..., Settings], broker_urls: Any) -> Iterator[Flask]:
-    nowhere = f"http://127.0.0.1:{closed_port()}"
-    settings = pg_settings("customers", service_urls={"tags": nowhere})
-    settings = settings.__class__(**{**settings.__dict__, "broker_url": broker_urls("customers")})
-    app = create_customers_app(settings)
-    with app.extensions["crm"].session_factory() as session:
-        session.add_all(
-            Status(key=key, label=label, is_default=True, position=position)
-            for key, label, position in DEFAULT_STATUSES
-        )
-        session.commit()
-    yield app
-    app.extensions["crm"].engine.dispose()
 
 
 @pytest.fixture
@@ -231,7 +212,11 @@ def test_each_default_rule_through_rabbitmq_switched_off_then_on(
     publish_as: Callable[[str, Any], None],
     writer: dict[str, str],
     admin: dict[str, str],
+    decisions: Callable[[uuid.UUID], list[Any]],
 ) -> None:
+    def outcomes(customer_id: uuid.UUID) -> list[str]:
+        return [d.outcome for d in decisions(customer_id) if d.rule_id == rule_id]
+
     automation = app.test_client()
     off = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": False}, headers=admin)
     assert off.status_code == 200, off.get_json()
@@ -240,7 +225,7 @@ def test_each_default_rule_through_rabbitmq_switched_off_then_on(
 
     publish_as(event_type, data(dormant))
 
-    wait_until(lambda: _outcomes(app, dormant, rule_id) == ["rule_off"])
+    wait_until(lambda: outcomes(dormant) == ["rule_off"])
     on = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": True}, headers=admin)
     assert on.status_code == 200, on.get_json()
     customer = new_customer(customers_app, writer)
@@ -250,18 +235,5 @@ def test_each_default_rule_through_rabbitmq_switched_off_then_on(
 
     wait_until(lambda: status_of(customers_app, customer) == "active")
     assert status_events(customers_app, customer) == [f"rule:{rule_id}"]
-    assert _outcomes(app, customer, rule_id) == ["fired"]
+    assert outcomes(customer) == ["fired"]
     assert status_of(customers_app, dormant) == "lead"  # switching on replays nothing
-
-
-def _outcomes(app: Flask, customer_id: uuid.UUID, rule_id: str) -> list[str]:
-    from services.automation.models import Decision
-
-    with app.extensions["crm"].session_factory() as session:
-        return list(
-            session.scalars(
-                select(Decision.outcome)
-                .where(Decision.customer_id == customer_id, Decision.rule_id == rule_id)
-                .order_by(Decision.id)
-            )
-        )
