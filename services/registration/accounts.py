@@ -11,11 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.registration import audit as events
+from services.registration import options
 from services.registration.audit import audit
 from services.registration.context import Registration
 from services.registration.customer_accounts import reads_customers_writes
 from services.registration.errors import AccountNotFound, AccountWithoutEmail, DeviceNotFound
-from services.registration.logins import revoke_refresh_tokens, set_password
+from services.registration.logins import keep_asking, revoke_refresh_tokens, set_password
 from services.registration.models import Account, Device, RefreshToken
 from services.registration.passwords import generate_password
 from shared.auth import CUSTOMER, LIFETIME_CAPS
@@ -53,6 +54,7 @@ def update_account(
         if "password" in changes:
             set_password(registration, uow.session, account, changes["password"], now)
             audit(uow.session, events.PASSWORD_CHANGED, account.id, actor=actor)
+            _confirm_email_first(registration, uow, account, now)
         enabled = changes.get("login_enabled")
         if enabled is not None and enabled != account.login_enabled:
             account.login_enabled = enabled
@@ -77,6 +79,7 @@ def generate_credentials(registration: Registration, account_id: uuid.UUID, acto
             raise AccountWithoutEmail()
         set_password(registration, uow.session, account, password, now)
         audit(uow.session, events.CREDENTIALS_GENERATED, account.id, actor=actor)
+        _confirm_email_first(registration, uow, account, now)
         subject = str(account.id)
         uow.emit(
             "account.credentials_generated",
@@ -84,6 +87,17 @@ def generate_credentials(registration: Registration, account_id: uuid.UUID, acto
             subject=subject,
         )
         uow.commit()
+
+
+def _confirm_email_first(
+    registration: Registration, uow: UnitOfWork, account: Account, now: datetime
+) -> None:
+    """A login given to an account whose email was never confirmed (a customer staff created)
+    while validation is required: without the link the customer could not log in, so it is
+    sent (once until it expires)."""
+    required = options.current(uow.session)["email_validation"] == "required"
+    if required and account.email and not account.email_confirmed:
+        keep_asking(registration, uow, account, now)
 
 
 # --- devices ------------------------------------------------------------------------------------

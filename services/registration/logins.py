@@ -208,7 +208,7 @@ def _admit(
             uow.commit()
             return 202, {"status": DEVICE_CONFIRMATION_REQUIRED}
         if settings["email_validation"] == "optional" and not account.email_confirmed:
-            _keep_asking(registration, uow, account, now)
+            keep_asking(registration, uow, account, now)
         if failures and account.email_key:
             throttle.forget(session, throttle.LOGIN_ACCOUNT, account.email_key)
         audit(
@@ -256,10 +256,12 @@ def _device_admitted(
     return False
 
 
-def _keep_asking(
+def keep_asking(
     registration: Registration, uow: UnitOfWork, account: Account, now: datetime
 ) -> None:
-    """Validation `optional`: a customer who has not confirmed is asked again, at most daily."""
+    """A customer who has not confirmed its email is sent a link, unless one is still valid
+    (at most one a day): at login with validation `optional`, and when an operator gives a
+    login to an account whose email was never confirmed."""
     pending = uow.session.scalar(
         select(LinkToken.token_hash).where(
             LinkToken.account_id == account.id,

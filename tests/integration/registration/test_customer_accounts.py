@@ -230,3 +230,31 @@ def test_customers_unreachable_is_a_503_for_an_id_registration_does_not_know(
     answer = registration.test_client().get(f"/registration/accounts/{uuid.uuid4()}", headers=staff)
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     registration.extensions["crm"].engine.dispose()
+
+
+def test_with_validation_required_a_login_given_by_staff_comes_with_the_email_link(
+    app: Flask,
+    client: FlaskClient,
+    customers_app: Flask,
+    create_customer: Callable[..., dict[str, Any]],
+    staff: dict[str, str],
+    log_in: Callable[..., Any],
+    link_token: Callable[[str, object], str],
+    events: Callable[..., list[dict[str, Any]]],
+) -> None:
+    # The default settings: email validation required.
+    customer = create_customer(email="dorothy@example.com")
+    _to_registration(app, outbox_of(customers_app, "customer.created", customer["id"])[0])
+    path = f"/registration/accounts/{customer['id']}"
+    assert client.patch(path, json={"password": PASSWORD}, headers=staff).status_code == 200
+    assert client.post(f"{path}/credentials", headers=staff).status_code == 202
+    # One link for both (the first is still valid), and no login before it is followed.
+    assert len(events("registration.email_confirmation_requested", customer["id"])) == 1
+    assert log_in("dorothy@example.com", PASSWORD).status_code == 401
+
+    token = link_token("registration.email_confirmation_requested", customer["id"])
+    confirmed = client.post("/registration/email-confirmations", json={"token": token})
+    assert confirmed.status_code == 200, confirmed.get_json()
+    [generated] = events("account.credentials_generated", customer["id"])
+    answer = log_in("dorothy@example.com", generated["data"]["password"])
+    assert answer.get_json() == {"status": "password_change_required"}
