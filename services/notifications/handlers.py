@@ -135,9 +135,9 @@ def on_registration_submitted(events: Sequence[CloudEvent], uow: UnitOfWork) -> 
         data, row = _sign_up_contact(event)
         rows.append(row)
         if data["signup_notification"]:
-            emails.append(_delivery_row(uow, event, "registration.received", data["customer_id"]))
+            emails.append(delivery_row(uow, event, "registration.received", data["customer_id"]))
         if data["status"] == "pending_approval":
-            emails.append(_delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
+            emails.append(delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
     project(uow, rows)
     record_rows(uow, emails)
 
@@ -150,25 +150,13 @@ def on_approval_requested(events: Sequence[CloudEvent], uow: UnitOfWork) -> None
     for event in events:
         data, row = _sign_up_contact(event)
         rows.append(row)
-        emails.append(_delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
+        emails.append(delivery_row(uow, event, ADMIN_KEY, data["customer_id"], to_admins=True))
     project(uow, rows)
     record_rows(uow, emails)
 
 
 # --- triggers -----------------------------------------------------------------------------------
-def record(
-    uow: UnitOfWork,
-    event: CloudEvent,
-    key: str,
-    customer_id: uuid.UUID,
-    variables: dict[str, Any] | None = None,
-    to_admins: bool = False,
-) -> None:
-    """Record the email `key` for the event as pending; the same event and key never twice."""
-    record_rows(uow, [_delivery_row(uow, event, key, customer_id, variables, to_admins)])
-
-
-def _delivery_row(
+def delivery_row(
     uow: UnitOfWork,
     event: CloudEvent,
     key: str,
@@ -176,6 +164,7 @@ def _delivery_row(
     variables: dict[str, Any] | None = None,
     to_admins: bool = False,
 ) -> dict[str, Any]:
+    """The pending delivery of the email `key` an event causes (`record_rows` records it)."""
     now = utcnow()
     domain = uow.session.info.get("crm.mail_domain", "crm.local")
     return {
@@ -221,7 +210,7 @@ def on_customer_tagged(event: CloudEvent, uow: UnitOfWork) -> None:
     key = f"{defaults.TAG_FAMILY}.{data['tag_id']}"
     if _has_template(uow, key):
         tag = {"id": str(data["tag_id"]), "name": data.get("tag_name") or ""}
-        record(uow, event, key, data["customer_id"], {"tag": tag})
+        record_rows(uow, [delivery_row(uow, event, key, data["customer_id"], {"tag": tag})])
 
 
 def on_customer_status_changed(event: CloudEvent, uow: UnitOfWork) -> None:
@@ -230,7 +219,8 @@ def on_customer_status_changed(event: CloudEvent, uow: UnitOfWork) -> None:
     key = f"{defaults.STATUS_FAMILY}.{data['to']}"
     if _has_template(uow, key):
         status = {"from": data["from_"], "to": data["to"]}
-        record(uow, event, key, data["customer_id"], {"status": status})
+        variables = {"status": status}
+        record_rows(uow, [delivery_row(uow, event, key, data["customer_id"], variables)])
 
 
 def _email(key: str, *variables: str) -> Handler:
@@ -240,7 +230,7 @@ def _email(key: str, *variables: str) -> Handler:
         for event in events:
             data = _loaded(event)
             values = {name: data.get(name) for name in variables}
-            rows.append(_delivery_row(uow, event, key, data["customer_id"], values))
+            rows.append(delivery_row(uow, event, key, data["customer_id"], values))
         record_rows(uow, rows)
 
     handle.__name__ = f"send_{key.replace('.', '_')}"

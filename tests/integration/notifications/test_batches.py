@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from services.notifications.config import SmtpConfig
-from services.notifications.handlers import project, record
+from services.notifications.handlers import delivery_row, project, record_rows
 from services.notifications.message import Email
 from services.notifications.sender import DeliverySender
 from services.notifications.transport import SmtpTransport
@@ -31,7 +31,7 @@ def _pending(app: Flask, count: int) -> list[uuid.UUID]:
                        "language": "en", "email_consent": True} for c in customers])  # fmt: skip
         for customer in customers:
             event = make_event("account.activated", {"customer_id": str(customer)}, "test")
-            record(uow, event, "account.activated", customer)
+            record_rows(uow, [delivery_row(uow, event, "account.activated", customer)])
         uow.commit()
     return customers
 

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from services.notifications.config import SmtpConfig
-from services.notifications.handlers import project, record
+from services.notifications.handlers import delivery_row, project, record_rows
 from services.notifications.sender import DeliverySender
 from services.notifications.transport import (
     FileTransport,
@@ -46,7 +46,7 @@ def _project(app: Flask, customer: uuid.UUID, when: Any = None, **fields: Any) -
 def _email(app: Flask, key: str, customer: uuid.UUID, **variables: Any) -> None:
     with app.extensions["crm"].uow() as uow:
         event = make_event("account.activated", {"customer_id": str(customer)}, "test")
-        record(uow, event, key, customer, variables)
+        record_rows(uow, [delivery_row(uow, event, key, customer, variables)])
         uow.commit()
 
 
