@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
 from services.customers.models import Customer, Status
-from services.customers.statuses import UnknownStatus, change_status
+from services.customers.statuses import UnknownStatus, move_status
 from services.customers.tagging.errors import CustomerNotFound, UnknownTags
 from services.customers.tagging.usecases import change_tags
-from shared.db import UnitOfWork
+from shared.db import OutboxItem, UnitOfWork
 from shared.logging import correlated
 
 log = logging.getLogger(__name__)
@@ -40,20 +40,37 @@ def apply_rule_actions(
     """
     customers = _locked(uow.session, {data["customer_id"] for data, _ in actions})
     # The statuses the run names, read once and held here, so that the session's identity map
-    # answers `change_status`'s look-up of each (it keeps only objects someone holds).
+    # answers `move_status`'s look-up of each (it keeps only objects someone holds).
     wanted = {data["action"]["set_status"] for data, _ in actions if "set_status" in data["action"]}
     statuses = uow.session.scalars(select(Status).where(Status.key.in_(sorted(wanted)))).all()
     changed = []
+    moves: list[OutboxItem] = []  # status changes whose events are not written yet
     for data, correlation in actions:
         customer_id: uuid.UUID = data["customer_id"]
         if customer_id not in customers:  # deleted, or changed by a tag action of this run
             customers.update(_locked(uow.session, {customer_id}))
+        customer = customers.get(customer_id)
         with correlated(correlation, "customers"):
-            changed.append(_apply(uow, customers.get(customer_id), data))
-        if "set_status" not in data["action"]:
+            if "set_status" in data["action"]:
+                moved = _move(uow, customer, data)
+                if moved is not None:
+                    moves.append((moved, str(customer_id), correlation))
+                changed.append(moved is not None)
+                continue
+            _write(uow, moves)  # the run's events in the order of its actions
+            changed.append(_tag(uow, customer, data))
             customers.pop(customer_id, None)  # tagging changed it by statements of its own
+    _write(uow, moves)
     del statuses
     return changed
+
+
+def _write(uow: UnitOfWork, moves: list[OutboxItem]) -> None:
+    """The pending status changes' events, in one statement, after the events already added."""
+    if moves:
+        uow.session.flush()
+        uow.emit_many("customer.status_changed", moves)
+        moves.clear()
 
 
 def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Customer]:
@@ -69,30 +86,46 @@ def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Cus
     return {customer.id: customer for customer in customers}
 
 
-def _apply(uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any]) -> bool:
-    customer_id: uuid.UUID = data["customer_id"]
-    reason = f"rule:{data['rule_id']}"
-    action: Mapping[str, Any] = data["action"]
+def _context(data: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        "customer_id": str(data["customer_id"]),
+        "rule": f"rule:{data['rule_id']}",
+        "action": str(dict(data["action"])),
+    }
+
+
+def _move(
+    uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A `set_status` action: the status change's event data, None when nothing changed."""
+    context = _context(data)
+    if customer is None:
+        log.info("rule action for a customer that does not exist", extra=context)
+        return None
     trigger_time: datetime = data["trigger"]["time"]
-    context = {"customer_id": str(customer_id), "rule": reason, "action": str(dict(action))}
+    changed_at = customer.status_changed_at
+    if changed_at is not None and changed_at > trigger_time:
+        log.info("rule action skipped: the status changed after its event", extra=context)
+        return None
+    try:
+        return move_status(uow.session, customer, data["action"]["set_status"], context["rule"])
+    except UnknownStatus:
+        log.warning("rule action names a status that does not exist", extra=context)
+        return None
+
+
+def _tag(uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any]) -> bool:
+    """An `add_tag` or `remove_tag` action; whether it changed the customer."""
+    context = _context(data)
     if customer is None:
         log.info("rule action for a customer that does not exist", extra=context)
         return False
-    if "set_status" in action:
-        changed_at = customer.status_changed_at
-        if changed_at is not None and changed_at > trigger_time:
-            log.info("rule action skipped: the status changed after its event", extra=context)
-            return False
-        try:
-            return change_status(uow, customer, action["set_status"], reason)
-        except UnknownStatus:
-            log.warning("rule action names a status that does not exist", extra=context)
-            return False
+    action: Mapping[str, Any] = data["action"]
     add = [action["add_tag"]] if "add_tag" in action else []
     remove = [action["remove_tag"]] if "remove_tag" in action else []
     before = customer.version
     try:
-        result = change_tags(uow, customer_id, add=add, remove=remove, reason=reason)
+        result = change_tags(uow, customer.id, add=add, remove=remove, reason=context["rule"])
     except (UnknownTags, CustomerNotFound):
         log.warning("rule action names a tag that does not exist", extra=context)
         return False

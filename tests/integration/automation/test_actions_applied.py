@@ -113,6 +113,7 @@ def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
             requested(first, "tagger", {"add_tag": str(TAG)}),
             requested(first, "activate", {"set_status": "active"}),
             requested(second, "activate", {"set_status": "active"}),
+            requested(second, "tagger", {"add_tag": str(TAG)}),  # after its status change
             requested(uuid.uuid4(), "activate", {"set_status": "active"}),  # nobody
             requested(third, "activate", {"set_status": "no-such-status"}),
             # A later fact's action (its trigger after the change the second one makes).
@@ -130,7 +131,8 @@ def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
         ("customer.status_changed", "rule:vip", f"corr-vip-{first.hex[:6]}"),
     ]
     assert emitted(customers_app, second) == [
-        ("customer.status_changed", "rule:activate", f"corr-activate-{second.hex[:6]}")
+        ("customer.status_changed", "rule:activate", f"corr-activate-{second.hex[:6]}"),
+        ("customer.tagged", "rule:tagger", f"corr-tagger-{second.hex[:6]}"),
     ]
 
 
