@@ -109,19 +109,23 @@ def get_import(session_factory: sessionmaker[Session], import_id: uuid.UUID) -> 
         job = session.get(ImportJob, import_id)
         if job is None:
             raise ImportNotFound(import_id)
-        errors = session.scalars(
-            select(ImportRowError)
-            .where(ImportRowError.import_id == import_id)
-            .order_by(ImportRowError.row, ImportRowError.id)
+        return {
+            **_job_fields(job),
+            "errors": _first_rows(session, ImportRowError, import_id),
+            "known_rows": _first_rows(session, ImportRowOutcome, import_id),
+        }
+
+
+def _first_rows(session: Session, model: Any, import_id: uuid.UUID) -> list[Any]:
+    """The first `ERRORS_SHOWN` rows of an import's report (errors, known rows), in row order."""
+    return list(
+        session.scalars(
+            select(model)
+            .where(model.import_id == import_id)
+            .order_by(model.row, model.id)
             .limit(ERRORS_SHOWN)
-        ).all()
-        outcomes = session.scalars(
-            select(ImportRowOutcome)
-            .where(ImportRowOutcome.import_id == import_id)
-            .order_by(ImportRowOutcome.row, ImportRowOutcome.id)
-            .limit(ERRORS_SHOWN)
-        ).all()
-        return {**_job_fields(job), "errors": errors, "known_rows": outcomes}
+        )
+    )
 
 
 def list_imports(session_factory: sessionmaker[Session], limit: int) -> list[dict[str, Any]]:
