@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shared.db import InboxMessage, UnitOfWork, table_of, utcnow
@@ -34,7 +33,18 @@ def record_in_inbox(uow: UnitOfWork, events: Sequence[CloudEvent]) -> set[str]:
         for (source, key), e in rows.items()
     ]
     dialect = uow.session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
+    if dialect == "postgresql":
+        # One short statement, the batch as one array per column: parsed and planned once,
+        # whatever the batch's size (a VALUES list per row is a new statement each time); a
+        # concurrent duplicate waits on the key, then skips.
+        arrays = {
+            "source": [v["source"] for v in values],
+            "event_id": [v["event_id"] for v in values],
+            "type": [v["type"] for v in values],
+            "received_at": now,
+        }
+        inserted = [tuple(row) for row in uow.session.execute(_INBOX_UNNEST, arrays)]
+    elif dialect == "sqlite":
         # One round trip for the batch (a cached statement, its rows as parameters); a
         # concurrent duplicate waits on the key, then skips.
         inserted = [tuple(row) for row in uow.session.execute(_INBOX_INSERT[dialect], values)]
@@ -64,10 +74,14 @@ def _inbox_insert(insert: Any) -> Any:
     )
 
 
-_INBOX_INSERT = {
-    "postgresql": _inbox_insert(postgresql_insert),
-    "sqlite": _inbox_insert(sqlite_insert),
-}
+_INBOX_INSERT = {"sqlite": _inbox_insert(sqlite_insert)}
+_INBOX_UNNEST = text(
+    "INSERT INTO inbox (source, event_id, type, received_at)"
+    " SELECT source, event_id, type, :received_at FROM unnest("
+    "CAST(:source AS text[]), CAST(:event_id AS uuid[]), CAST(:type AS text[]))"
+    " AS batch(source, event_id, type)"
+    " ON CONFLICT (source, event_id) DO NOTHING RETURNING source, event_id"
+)
 
 
 def purge_inbox(session_factory: Any, older_than: timedelta = timedelta(days=30)) -> int:
