@@ -24,20 +24,24 @@ Definitions = dict[str, CustomFieldDefinition]
 _CACHE_KEY = "crm_custom_field_definitions"
 
 
-def load_definitions(session: Session) -> Definitions:
-    """Every definition, by key; read once per transaction (an import's chunk asks per row)."""
+def load_definitions(session: Session, lock: bool = False) -> Definitions:
+    """Every definition, by key; read once per transaction (an import's chunk asks per row).
+
+    `lock` (writing values): the definitions are read `FOR SHARE`, so that a change of type or
+    options, or a deletion, waits for this transaction, and this transaction for it; a value is
+    never written under a definition that is being changed (PostgreSQL; SQLite writes one at a
+    time anyway).
+    """
     cached = session.info.get(_CACHE_KEY)
-    if cached is not None and cached[0] is session.get_transaction():
-        return dict(cached[1])
+    if cached is not None and cached[0] is session.get_transaction() and (cached[1] or not lock):
+        return dict(cached[2])
+    statement = select(CustomFieldDefinition).order_by(CustomFieldDefinition.created_at)
+    if lock:
+        statement = statement.with_for_update(read=True)
     # No autoflush: a customer being written must not be flushed half-done by this read.
     with session.no_autoflush:
-        definitions = {
-            definition.key: definition
-            for definition in session.scalars(
-                select(CustomFieldDefinition).order_by(CustomFieldDefinition.created_at)
-            )
-        }
-    session.info[_CACHE_KEY] = (session.get_transaction(), definitions)
+        definitions = {definition.key: definition for definition in session.scalars(statement)}
+    session.info[_CACHE_KEY] = (session.get_transaction(), lock, definitions)
     return dict(definitions)
 
 
@@ -99,7 +103,7 @@ def custom_field_errors(
     is refused); the errors by key."""
     if customer.custom_fields is None:  # a customer being built: no column default yet
         customer.custom_fields = {}
-    definitions = load_definitions(session)
+    definitions = load_definitions(session, lock=True)
     if not definitions and not given and not customer.custom_fields:
         return {}
     current = customer.custom_fields

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from services.customers.fields.values import custom_field_errors
+from services.customers.models import Customer
 from shared.db import OutboxMessage
+from tests.backbone import wait_until
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -171,3 +175,42 @@ def test_removing_a_definition_removes_its_values_with_their_events(
     assert client.get("/customers/fields/loyalty", headers=admin).status_code == 404
     refused = create(email="new@example.com", custom_fields={"loyalty": "gold"})
     assert refused.status_code == 422
+
+
+def test_a_type_change_waits_for_a_transaction_writing_values_and_then_counts_them(
+    app: Flask,
+    client: FlaskClient,
+    admin: dict[str, str],
+    define: Callable[..., Any],
+) -> None:
+    define("size")
+    answers: list[Any] = []
+    with app.extensions["crm"].session_factory() as session:
+        # A customer's values being written, as POST /customers and imports write them.
+        customer = Customer(kind="individual", last_name="Racing")
+        assert custom_field_errors(session, customer, {"size": "large"}, creating=True) == {}
+        session.add(customer)
+        session.flush()
+        change = threading.Thread(
+            target=lambda: answers.append(
+                client.patch("/customers/fields/size", json={"type": "number"}, headers=admin)
+            )
+        )
+        change.start()
+        wait_until(lambda: _waiting_on_a_lock(app) == 1)
+        session.commit()
+    change.join(30)
+    assert answers[0].status_code == 409, answers[0].get_json()
+
+
+def _waiting_on_a_lock(app: Flask) -> int:
+    # A connection of its own: a transaction sees one snapshot of pg_stat_activity.
+    with app.extensions["crm"].engine.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ).scalar_one()
+        )
