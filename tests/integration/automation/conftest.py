@@ -88,6 +88,22 @@ def reader(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
 
 
 @pytest.fixture
+def writer(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return make_token("customers:read", "customers:write")
+
+
+def customer_in(customers_app: Flask, writer: dict[str, str]) -> uuid.UUID:
+    """A customer created through customers' API (`POST /customers`); their id."""
+    response = customers_app.test_client().post(
+        "/customers",
+        json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
+        headers=writer,
+    )
+    assert response.status_code == 201, response.get_json()
+    return uuid.UUID(response.get_json()["id"])
+
+
+@pytest.fixture
 def admin(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
     return make_token("customers:read", "settings:write")
 

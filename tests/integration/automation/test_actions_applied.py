@@ -21,6 +21,7 @@ from shared.db import OutboxMessage, utcnow
 from shared.events.consumer import EventDispatcher
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import parse_event
+from tests.integration.automation.conftest import customer_in
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]  # customers_app's URL
 
@@ -35,24 +36,6 @@ def dispatch(customers_app: Flask) -> Callable[[list[CloudEvent]], list[bool]]:
            "is_fixed": False, "created_at": now, "updated_at": now}  # fmt: skip
     dispatcher.dispatch(parse_event(make_event("tag.created", tag, source="tags").to_dict()))
     return dispatcher.dispatch_batch
-
-
-@pytest.fixture
-def new_customer(
-    customers_app: Flask, make_token: Callable[..., dict[str, str]]
-) -> Callable[[], uuid.UUID]:
-    headers = make_token("customers:read", "customers:write")
-
-    def _create() -> uuid.UUID:
-        response = customers_app.test_client().post(
-            "/customers",
-            json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
-            headers=headers,
-        )
-        assert response.status_code == 201, response.get_json()
-        return uuid.UUID(response.get_json()["id"])
-
-    return _create
 
 
 def requested(
@@ -103,9 +86,9 @@ def emitted(customers_app: Flask, customer_id: uuid.UUID) -> list[tuple[str, str
 def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
     customers_app: Flask,
     dispatch: Callable[[list[CloudEvent]], list[bool]],
-    new_customer: Callable[[], uuid.UUID],
+    writer: dict[str, str],
 ) -> None:
-    first, second, third = new_customer(), new_customer(), new_customer()
+    first, second, third = (customer_in(customers_app, writer) for _ in range(3))
     version = customer_of(customers_app, first).version
 
     dispatch(
@@ -139,9 +122,9 @@ def test_a_run_of_actions_is_applied_in_order_each_customer_once_per_action(
 def test_a_status_changed_after_the_trigger_wins_within_a_run(
     customers_app: Flask,
     dispatch: Callable[[list[CloudEvent]], list[bool]],
-    new_customer: Callable[[], uuid.UUID],
+    writer: dict[str, str],
 ) -> None:
-    customer = new_customer()
+    customer = customer_in(customers_app, writer)
     an_hour_ago = utcnow() - timedelta(hours=1)
 
     dispatch(

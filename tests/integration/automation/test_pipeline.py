@@ -22,7 +22,7 @@ from shared.events.publisher import EventPublisher, OutgoingMessage, make_connec
 from shared.suite import build_worker
 from shared.worker import Worker
 from tests.backbone import queue_messages, wait_until
-from tests.integration.automation.conftest import FIRST_RULES
+from tests.integration.automation.conftest import FIRST_RULES, customer_in
 
 pytestmark = [pytest.mark.needs_postgres, pytest.mark.needs_rabbitmq]
 
@@ -58,16 +58,6 @@ def billing(broker_urls: Callable[[str], str]) -> Iterator[Callable[..., None]]:
     publisher.close()
 
 
-def new_customer(customers_app: Flask, writer: dict[str, str]) -> uuid.UUID:
-    response = customers_app.test_client().post(
-        "/customers",
-        json={"kind": "individual", "first_name": "Ada", "last_name": "Lovelace"},
-        headers=writer,
-    )
-    assert response.status_code == 201, response.get_json()
-    return uuid.UUID(response.get_json()["id"])
-
-
 def status_of(customers_app: Flask, customer_id: uuid.UUID) -> str:
     with customers_app.extensions["crm"].session_factory() as session:
         customer = session.get(Customer, customer_id)
@@ -94,11 +84,6 @@ def status_events(customers_app: Flask, customer_id: uuid.UUID) -> list[str]:
     return [json.loads(row)["data"]["reason"] for row in rows]
 
 
-@pytest.fixture
-def writer(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
-    return make_token("customers:read", "customers:write")
-
-
 def payment(customer_id: uuid.UUID, currency: str = "EUR", **envelope: Any) -> Any:
     event = make_event(
         "billing.payment.recorded",
@@ -119,7 +104,7 @@ def test_a_first_payment_published_by_billing_makes_the_customer_active(
     writer: dict[str, str],
     amqp_url: str,
 ) -> None:
-    customer = new_customer(customers_app, writer)
+    customer = customer_in(customers_app, writer)
     wait_until(lambda: facts_known(app, customer))
     invalid, invalid_id = payment(customer, currency="euros")
     body, event_id = payment(customer)
@@ -141,7 +126,7 @@ def test_a_manual_change_after_the_event_wins_over_the_rule(
     billing: Callable[..., None],
     writer: dict[str, str],
 ) -> None:
-    customer = new_customer(customers_app, writer)
+    customer = customer_in(customers_app, writer)
     wait_until(lambda: facts_known(app, customer))
     # The payment happened an hour ago; staff moved the customer to prospect since.
     body, event_id = payment(customer, time=(utcnow() - timedelta(hours=1)).isoformat())
@@ -220,7 +205,7 @@ def test_each_default_rule_through_rabbitmq_switched_off_then_on(
     automation = app.test_client()
     off = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": False}, headers=admin)
     assert off.status_code == 200, off.get_json()
-    dormant = new_customer(customers_app, writer)
+    dormant = customer_in(customers_app, writer)
     wait_until(lambda: facts_known(app, dormant))
 
     publish_as(event_type, data(dormant))
@@ -228,7 +213,7 @@ def test_each_default_rule_through_rabbitmq_switched_off_then_on(
     wait_until(lambda: outcomes(dormant) == ["rule_off"])
     on = automation.patch(f"/automation/rules/{rule_id}", json={"enabled": True}, headers=admin)
     assert on.status_code == 200, on.get_json()
-    customer = new_customer(customers_app, writer)
+    customer = customer_in(customers_app, writer)
     wait_until(lambda: facts_known(app, customer))
 
     publish_as(event_type, data(customer))
