@@ -52,4 +52,11 @@ class UnknownCustomFieldFilter(Refusal, ValueError):
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
+        self.key = key
         self.field = f"cf.{key}"
+
+    def in_body(self, prefix: str) -> UnknownCustomFieldFilter:
+        """The same refusal about a filter in a request body (a segment's), under `prefix`."""
+        refusal = UnknownCustomFieldFilter(self.key, str(self))
+        refusal.location, refusal.field = "json", f"{prefix}.cf.{self.key}"
+        return refusal

@@ -11,6 +11,8 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.customers.fields.errors import UnknownCustomFieldFilter
+from services.customers.fields.filters import custom_field_conditions
 from services.customers.listing.filters import CustomerFilterSchema
 from services.customers.models import Segment
 from services.customers.tagging.projection import ensure_tags_known
@@ -112,6 +114,7 @@ def create_segment(
     """
     _ensure_filter_tags_known(uow, filter, tags)
     with uow:
+        _check_custom_fields(uow.session, filter)
         _refuse_taken_name(uow.session, name, None)
         now = utcnow()
         segment = Segment(
@@ -131,6 +134,15 @@ def create_segment(
 
 def _ensure_filter_tags_known(uow: UnitOfWork, filter: dict[str, Any], tags: TagsCatalogue) -> None:
     ensure_tags_known(uow, filter.get("tag") or [], tags, field=("filter", "tag"))
+
+
+def _check_custom_fields(session: Session, filter: dict[str, Any]) -> None:
+    """A `cf.<key>` no custom field has, or a value its type cannot take, is refused now (422
+    on `filter.cf.<key>`), not each time the segment is used."""
+    try:
+        custom_field_conditions(session, filter.get("cf") or {})
+    except UnknownCustomFieldFilter as exc:
+        raise exc.in_body("filter") from None
 
 
 def _locked(uow: UnitOfWork, segment_id: uuid.UUID) -> Segment:
@@ -154,6 +166,8 @@ def update_segment(
         segment = _locked(uow, segment_id)
         if precondition is not None:
             precondition(segment)
+        if "filter" in changes:
+            _check_custom_fields(uow.session, changes["filter"])
         changed = False
         name = changes.get("name")
         if name is not None and name != segment.name:

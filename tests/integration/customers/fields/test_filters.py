@@ -99,3 +99,27 @@ def test_a_segment_keeps_custom_field_filters(
     segment = response.get_json()
     assert segment["filter"] == {"cf.loyalty": "gold", "cf.visits": "3"}
     assert ids(f"segment={segment['id']}") == {"cid"}
+
+
+@pytest.mark.needs_postgres
+@pytest.mark.parametrize(
+    ("filter", "field"),
+    [({"cf.nope": "1"}, "filter.cf.nope"), ({"cf.visits": "many"}, "filter.cf.visits")],
+)
+def test_a_segment_naming_a_bad_custom_field_filter_is_refused_when_saved(
+    client: FlaskClient,
+    admin: dict[str, str],
+    people: dict[str, str],
+    filter: dict[str, str],
+    field: str,
+) -> None:
+    body = {"name": "Bad", "filter": filter}
+    response = client.post("/customers/segments", json=body, headers=admin)
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]["json"]
+    good = client.post("/customers/segments", json={"name": "Ok", "filter": {}}, headers=admin)
+    patched = client.patch(
+        f"/customers/segments/{good.get_json()['id']}", json={"filter": filter}, headers=admin
+    )
+    assert patched.status_code == 422
+    assert field in patched.get_json()["errors"]["json"]
