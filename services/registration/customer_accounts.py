@@ -5,8 +5,9 @@ customers' `customer.created` gives a customer that did not sign up an account: 
 (nobody logs in until an operator gives one), `active` (staff created it: there is no sign-up
 to validate or approve), login on, email not confirmed. A sign-up's own `customer.created`
 finds its account there already and changes nothing. `customer.updated` keeps the email (the
-login), names and language in step; `customer.deleted` and `customer.merged` (its duplicate)
-remove the account with its tokens and devices.
+login), names and language in step; `customer.deleted` removes the account with its tokens and
+devices; `customer.merged` (published before the duplicate's `customer.deleted`) removes the
+duplicate's, whose login a survivor without a password takes.
 
 Read your writes: an id registration does not know yet is asked of customers
 (`GET /customers/{id}`), and adopted from the answer by the same `adopt` the event runs; the
@@ -139,6 +140,48 @@ def remove(session: Session, customer_ids: Collection[uuid.UUID]) -> None:
     )
     for account_id in removed:
         audit(session, ACCOUNT_REMOVED, account_id, actor="customers")
+
+
+LOGIN_FIELDS = (
+    "password_hash",
+    "must_change_password",
+    "password_changed_at",
+    "email_confirmed",
+    "status",
+    "login_enabled",
+)
+
+
+def merge(session: Session, survivor_id: uuid.UUID, duplicate_id: uuid.UUID) -> None:
+    """A merge: the duplicate's account goes (its tokens and devices with it). A survivor with
+    no password takes the duplicate's login (its email and password, as the customer knows
+    them; the customer logs in again); a survivor with no email takes the duplicate's."""
+    duplicate = session.get(Account, duplicate_id, with_for_update=True)
+    if duplicate is None:
+        return
+    survivor = session.get(Account, survivor_id, with_for_update=True)
+    takes_login = survivor is not None and (
+        survivor.password_hash is None and duplicate.password_hash is not None
+    )
+    login = {name: getattr(duplicate, name) for name in LOGIN_FIELDS}
+    email = duplicate.email
+    session.delete(duplicate)
+    session.flush()  # the duplicate's email is free before the survivor takes it
+    audit(
+        session,
+        ACCOUNT_REMOVED,
+        duplicate_id,
+        actor="customers",
+        detail=f"merged into {survivor_id}",
+    )
+    if survivor is None:
+        return
+    if takes_login:
+        for name, value in login.items():
+            setattr(survivor, name, value)
+    if email and (takes_login or survivor.email is None):
+        survivor.email, survivor.email_key = email, email_key(email)
+    survivor.updated_at = utcnow()
 
 
 def _free_email(session: Session, customer_id: uuid.UUID, email: str | None) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.registration.customer_accounts import adopt, follow_update, remove
+from services.registration.customer_accounts import adopt, follow_update, merge, remove
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler, batch_handler
 from shared.events.envelope import CloudEvent
@@ -40,15 +40,15 @@ def on_customers_deleted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
     remove(uow.session, [loaded(event)["customer_id"] for event in events])
 
 
-@batch_handler
-def on_customers_merged(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
-    """A merge deletes the duplicate: its account goes (as with its `customer.deleted`)."""
-    remove(uow.session, [loaded(event)["duplicate_id"] for event in events])
+def on_customer_merged(event: CloudEvent, uow: UnitOfWork) -> None:
+    """A merge: the duplicate's account goes; a survivor without a password takes its login."""
+    data = loaded(event)
+    merge(uow.session, data["customer_id"], data["duplicate_id"])
 
 
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     "customer.created": [on_customer_created],
     "customer.updated": [on_customer_updated],
     "customer.deleted": [on_customers_deleted],
-    "customer.merged": [on_customers_merged],
+    "customer.merged": [on_customer_merged],
 }

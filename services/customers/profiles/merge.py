@@ -117,6 +117,13 @@ def _emit_events(
     before: dict[str, Any],
 ) -> None:
     subject = str(survivor.id)
+    # First, while the duplicate is still whole everywhere: a consumer that keeps something of it
+    # moves that to the survivor (registration: its login, when the survivor has none).
+    uow.emit(
+        "customer.merged",
+        {"customer_id": subject, "duplicate_id": str(duplicate_id)},
+        subject=subject,
+    )
     # The duplicate's tag counts go with it; the survivor counts once more for what it gained.
     uow.emit(
         "customer.deleted",
@@ -149,11 +156,6 @@ def _emit_events(
             {"customer_id": subject, "changed": changed, "customer": contact_of(survivor)},
             subject=subject,
         )
-    uow.emit(
-        "customer.merged",
-        {"customer_id": subject, "duplicate_id": str(duplicate_id)},
-        subject=subject,
-    )
 
 
 def _move_tags(session: Session, survivor: Customer, duplicate: Customer) -> list[uuid.UUID]:

@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from kombu import Connection, Producer
+from sqlalchemy import func, select
 
 from services.customers.handlers import SUBSCRIPTIONS as CUSTOMERS_SUBSCRIPTIONS
 from services.registration.app import create_app
@@ -21,6 +22,7 @@ from services.registration.config import RegistrationConfig
 from services.registration.handlers import SUBSCRIPTIONS
 from services.registration.models import ACTIVE, Account
 from services.registration.worker import build_worker
+from shared.db import OutboxMessage
 from shared.events.topology import EVENTS_EXCHANGE
 from shared.settings import Settings
 from tests.integration.registration.conftest import PASSWORD, deliver, outbox_of
@@ -258,3 +260,57 @@ def test_with_validation_required_a_login_given_by_staff_comes_with_the_email_li
     [generated] = events("account.credentials_generated", customer["id"])
     answer = log_in("dorothy@example.com", generated["data"]["password"])
     assert answer.get_json() == {"status": "password_change_required"}
+
+
+def test_a_survivor_without_a_password_takes_the_login_of_the_sign_up_merged_into_it(
+    app: Flask,
+    customers_app: Flask,
+    create_customer: Callable[..., dict[str, Any]],
+    customers_staff: dict[str, str],
+    sign_up: Callable[..., dict[str, Any]],
+    events: Callable[..., list[dict[str, Any]]],
+    configure: Callable[..., dict[str, Any]],
+    log_in: Callable[..., Any],
+) -> None:
+    configure(email_validation="none")
+    kept = create_customer()  # staff created it without an email: no login
+    signed = sign_up()  # the same person signed up later
+    deliver(
+        customers_app,
+        "customers",
+        CUSTOMERS_SUBSCRIPTIONS,
+        events("registration.submitted", signed["customer_id"])[0],
+    )
+    _to_registration(app, outbox_of(customers_app, "customer.created", kept["id"])[0])
+    last = _last_published(customers_app)
+    merged = customers_app.test_client().post(
+        f"/customers/{kept['id']}/merge",
+        json={"duplicate_id": signed["customer_id"]},
+        headers=customers_staff,
+    )
+    assert merged.status_code == 200, merged.get_json()
+
+    # Every event of the merge, in the order customers published them.
+    published = _published_after(customers_app, last)
+    assert {"customer.merged", "customer.deleted"} <= {e["type"] for e in published}
+    for envelope in published:
+        _to_registration(app, envelope)
+
+    assert _account(app, signed["customer_id"]) is None
+    answer = log_in(signed["email"])
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["customer_id"] == kept["id"]
+
+
+def _last_published(customers_app: Flask) -> int:
+    with customers_app.extensions["crm"].session_factory() as session:
+        return int(session.scalar(select(func.max(OutboxMessage.id))) or 0)
+
+
+def _published_after(customers_app: Flask, last: int) -> list[dict[str, Any]]:
+    """customers' events published after `last`, in their order, that registration handles."""
+    with customers_app.extensions["crm"].session_factory() as session:
+        rows = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id > last).order_by(OutboxMessage.id)
+        ).all()
+    return [e for e in (json.loads(row.payload) for row in rows) if e["type"] in SUBSCRIPTIONS]
