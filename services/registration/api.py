@@ -248,8 +248,10 @@ class Credentials(MethodView):
     @blp.requires("customers:write")
     @blp.response(202, CredentialsAnswerSchema)
     @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
     def post(self, customer_id: uuid.UUID) -> dict[str, Any]:
-        """Generate a password and email it to the customer (changed at first login)."""
+        """Generate a password and email it to the customer (changed at first login); 409 while
+        the customer has no email."""
         accounts.generate_credentials(registration(), customer_id, current_principal().subject)
         return {"status": "sent"}
 
