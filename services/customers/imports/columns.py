@@ -203,9 +203,7 @@ def row_body(header: Header, cells: list[str]) -> tuple[dict[str, Any], list[str
         if not cell:
             continue
         if target == "tags":
-            tags = list(
-                dict.fromkeys(name.strip() for name in LIST_SEPARATORS.split(cell) if name.strip())
-            )
+            tags = _tag_names(cell)
             continue
         value: Any = cell
         if target in BOOLEAN_TARGETS:
@@ -227,6 +225,19 @@ def row_body(header: Header, cells: list[str]) -> tuple[dict[str, Any], list[str
         person = body.get("first_name") or body.get("last_name")
         body["kind"] = "company" if body.get("company_name") and not person else "individual"
     return body, tags
+
+
+def row_tags(header: Header, cells: list[str]) -> list[str]:
+    """A row's tag names alone, as `row_body` reads them (an import's first pass)."""
+    tags: list[str] = []
+    for target, raw in zip(header.targets, cells, strict=False):
+        if target == "tags" and (cell := unneutralised(raw).strip()):
+            tags = _tag_names(cell)
+    return tags
+
+
+def _tag_names(cell: str) -> list[str]:
+    return list(dict.fromkeys(name.strip() for name in LIST_SEPARATORS.split(cell) if name.strip()))
 
 
 _GENDERS = {

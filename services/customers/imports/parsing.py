@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from services.customers.imports.columns import NotCsv, read_header, row_body
+from services.customers.imports.columns import NotCsv, read_header, row_body, row_tags
 
 __all__ = ["CsvFile", "EncodingDetector", "NotCsv", "Row", "detect_delimiter", "detect_encoding"]
 
@@ -123,7 +123,9 @@ class CsvFile:
             raise NotCsv(f"the header row cannot be read: {exc}") from None
         self.header = read_header(names)
 
-    def rows(self) -> Iterator[Row]:
+    def rows(self, bodies: bool = True) -> Iterator[Row]:
+        """Every record after the header; without `bodies`, a readable row carries its tag
+        names alone (counting the rows and gathering their tags needs no more)."""
         number = 0
         while True:
             number += 1
@@ -144,6 +146,9 @@ class CsvFile:
                     error=f"this row has {len(cells)} cells where the header has "
                     f"{len(self.header.names)}",
                 )
+                continue
+            if not bodies:
+                yield Row(number, cells, tags=row_tags(self.header, cells))
                 continue
             body, tags = row_body(self.header, cells)
             yield Row(number, cells, body, tags, kind_given=self._kind_given(cells))

@@ -110,7 +110,7 @@ def check_rows(
             continue
         email, now = body.get("email"), utcnow()
         try:
-            customer = new_customer(session, body, phone_region, now)
+            customer = new_customer(session, body, phone_region, now, plain=True)
             consents = consent_changes(
                 customer, {}, channel_states(customer), actor, proof_from(body), now
             )
@@ -120,14 +120,21 @@ def check_rows(
             )
             continue
         record = NewRecord(
-            columns={name: getattr(customer, name) for name in CUSTOMER_COLUMNS},
-            phones=[{name: getattr(p, name) for name in PHONE_FIELDS} for p in customer.phones],
+            columns=_values(customer, CUSTOMER_COLUMNS),
+            phones=[_values(phone, PHONE_FIELDS) for phone in customer.phones],
             lists=[subscription.list_name for subscription in customer.newsletter_lists],
-            consents=[{name: getattr(r, name) for name in CONSENT_FIELDS} for r in consents],
+            consents=[_values(record, CONSENT_FIELDS) for record in consents],
         )
         checked.append(Checked(email=email, key=email_key(email), new=record))
     del statuses
     return checked
+
+
+def _values(instance: object, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values of a new (transient) instance's columns, read from its `__dict__` rather than
+    through the mapped attributes (a column never set is None, as `getattr` answers)."""
+    state = instance.__dict__
+    return {name: state.get(name) for name in names}
 
 
 def sort_rows(

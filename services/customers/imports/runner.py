@@ -140,7 +140,7 @@ class ImportStep:
         """Count the rows and get the file's tags (created when missing), once per import."""
         total, names = 0, dict[str, str]()
         csv_file = CsvFile(stored_file(self.uow_factory.session_factory, job.id), job.encoding)
-        for row in csv_file.rows():
+        for row in csv_file.rows(bodies=False):
             total += 1
             for name in row.tags:
                 names.setdefault(name_key(name), name)

@@ -185,21 +185,22 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
 
 def _staged_row(item: NewCustomer) -> list[Any]:
     record = item.record
-    return [
-        *(_copy_value(record.columns[name]) for name in CUSTOMER_COLUMNS),
+    row = [
+        json.dumps(value, default=_json_value) if isinstance(value, _JSON_TYPES) else value
+        for value in map(record.columns.__getitem__, CUSTOMER_COLUMNS)
+    ]
+    row += (
         item.row.number,
         json.dumps(record.phones),
         json.dumps(record.lists),
-        json.dumps(record.consents, default=_json_value),
+        json.dumps(record.consents, default=_json_value) if record.consents else "[]",
         json.dumps([str(tag_id) for tag_id in item.tag_ids]),
-    ]
+    )
+    return row
 
 
-def _copy_value(value: Any) -> Any:
-    """A column's value as COPY takes it (JSON columns as their text)."""
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=_json_value)
-    return value
+_JSON_TYPES = (dict, list)
+"""A column's value as COPY takes it: JSON columns as their text."""
 
 
 def _json_value(value: Any) -> Any:

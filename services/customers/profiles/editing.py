@@ -17,6 +17,7 @@ from services.customers.fields.values import custom_field_errors
 from services.customers.models import Customer, NewsletterSubscription, Phone
 from services.customers.profiles import validation
 from services.customers.profiles.consent import PHONE_CHANNELS
+from services.customers.profiles.drafts import CustomerDraft, PhoneDraft, SubscriptionDraft
 from services.customers.profiles.errors import InvalidProfile
 from services.customers.profiles.representation import address_of, billing_of, source_of
 
@@ -115,7 +116,9 @@ def apply_profile(
             customer.kind, customer.first_name, customer.last_name, customer.company_name
         )
     )
-    creating = inspect(customer).transient or inspect(customer).pending
+    creating = isinstance(customer, CustomerDraft) or (
+        inspect(customer).transient or inspect(customer).pending
+    )
     checked = creating or "custom_fields" in body or "kind" in body
     if checked and (
         custom := custom_field_errors(session, customer, body.get("custom_fields"), creating)
@@ -162,6 +165,7 @@ def _apply_phones(
     customer: Customer, given: list[Mapping[str, Any]], region: str, errors: dict[str, Any]
 ) -> None:
     current = {phone.number: phone for phone in customer.phones}
+    make: Any = PhoneDraft if isinstance(customer, CustomerDraft) else Phone
     phones: list[Phone] = []
     refused: dict[int, Any] = {}
     seen: set[str] = set()
@@ -182,7 +186,7 @@ def _apply_phones(
             for channel in PHONE_CHANNELS
         }
         kind = item.get("type") or (known.type if known else "mobile")
-        phones.append(Phone(position=position, number=number, type=kind, **flags))
+        phones.append(make(position=position, number=number, type=kind, **flags))
     if refused:
         errors["phones"] = refused
         return
@@ -193,6 +197,7 @@ def _apply_newsletter_lists(customer: Customer, names: list[str]) -> None:
     wanted = list(dict.fromkeys(names))
     kept = [s for s in customer.newsletter_lists if s.list_name in wanted]
     kept_names = {s.list_name for s in kept}
+    make: Any = SubscriptionDraft if isinstance(customer, CustomerDraft) else NewsletterSubscription
     customer.newsletter_lists = kept + [
-        NewsletterSubscription(list_name=name) for name in wanted if name not in kept_names
+        make(list_name=name) for name in wanted if name not in kept_names
     ]

@@ -20,6 +20,7 @@ from services.customers.profiles.consent import (
     record_consent_changes,
     switch_channels_off,
 )
+from services.customers.profiles.drafts import CustomerDraft
 from services.customers.profiles.editing import apply_profile, editable_state
 from services.customers.profiles.errors import CustomerNotFound, DuplicateEmail, InvalidProfile
 from services.customers.profiles.reads import read_back
@@ -88,14 +89,22 @@ def insert_customer(
 
 
 def new_customer(
-    session: Session, body: Mapping[str, Any], phone_region: str, now: datetime
+    session: Session,
+    body: Mapping[str, Any],
+    phone_region: str,
+    now: datetime,
+    *,
+    plain: bool = False,
 ) -> Customer:
     """The customer a validated body of `POST /customers` makes, not added to the session
     (an import writes many at once): status known, names, phones, VAT, every channel off unless
-    the body proves consent; InvalidProfile. Whether the email is taken is the caller's check."""
+    the body proves consent; InvalidProfile. Whether the email is taken is the caller's check.
+    `plain`: the same customer as a `CustomerDraft` (read alike, never mapped), for a caller
+    that keeps only its values."""
     status = body.get("status") or INITIAL_STATUS
     _refuse_unknown_status(session, status)
-    customer = Customer(
+    make: Any = CustomerDraft if plain else Customer
+    customer: Customer = make(
         id=uuid.uuid4(),
         kind=body["kind"],
         status=status,

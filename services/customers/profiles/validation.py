@@ -32,6 +32,11 @@ _COUNTRIES = frozenset(
     for code in map(str, Locale("en").territories)
     if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
 )
+_NON_DIGITS = re.compile(r"\D")
+_NATIONAL_DIGITS: dict[str, str] = {}
+"""The national digits of the numbers `normalize_phone` just read, by E.164 (bounded): a number
+is parsed once, not again when the customer's search text is built."""
+_NATIONAL_DIGITS_MAX = 4096
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}$")
 
 
@@ -81,14 +86,23 @@ def normalize_phone(value: str, default_region: str) -> str:
         ) from None
     if not phonenumbers.is_valid_number(number):
         raise ValueError(f"{value!r} is not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if number.extension is None:  # else E.164 drops the extension the national form has
+        if len(_NATIONAL_DIGITS) >= _NATIONAL_DIGITS_MAX:
+            _NATIONAL_DIGITS.clear()
+        _NATIONAL_DIGITS[e164] = _national_digits_of(number)
+    return e164
 
 
 def national_digits(e164: str) -> str:
     """The digits of a number as it is dialled inside its own country (`0612345678`)."""
-    number = phonenumbers.parse(e164)
+    known = _NATIONAL_DIGITS.get(e164)
+    return known if known is not None else _national_digits_of(phonenumbers.parse(e164))
+
+
+def _national_digits_of(number: phonenumbers.PhoneNumber) -> str:
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return re.sub(r"\D", "", national)
+    return _NON_DIGITS.sub("", national)
 
 
 def normalize_phone_type(value: str) -> str:
