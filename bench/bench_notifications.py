@@ -1,4 +1,5 @@
-"""Events in, emails out: registration's events over RabbitMQ, rendered and delivered by one
+"""Events in, emails out: registration's events over RabbitMQ (published from a process of
+their own, as registration's), rendered and delivered by one
 notifications worker to a local aiosmtpd server, beside raw smtplib sending the same number of
 pre-rendered messages on one reused connection to the same server, in the same run.
 
@@ -161,25 +162,41 @@ def _statuses(session_factory: Any) -> dict[str, int]:
     return {status: int(count) for status, count in rows}
 
 
+def serve_publisher(url: str, customers: int) -> None:
+    """Publish the events of `customers` sign-ups as registration would, once told to (a line
+    on stdin), from a process of its own as registration's is; say when all are confirmed."""
+    messages = _events(customers)
+    publisher = EventPublisher(make_connection(url), identity=broker_user("registration"))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for first in range(0, len(messages), PUBLISH_BATCH):
+        publisher.publish_batch(messages[first : first + PUBLISH_BATCH])
+    publisher.close()
+    print("published", flush=True)
+
+
 def run_ours(
     settings: Settings, publisher_url: str, emails: int, timeout: float
 ) -> tuple[float, int]:
     """Seconds from the first event published to the last delivery recorded sent; how many."""
     config = NotificationsConfig.from_env(settings.smtp_host, settings.smtp_port, env={})
     worker = build_worker(settings, config, customers=_NoCustomers()).start()
-    publisher = EventPublisher(
-        make_connection(publisher_url),
-        identity=broker_user("registration"),
-    )
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_notifications", "--publish", publisher_url,
+         "--customers", str(emails // 2)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert publisher.stdin is not None and publisher.stdout is not None
     try:
         assert worker.consumer is not None
         if not worker.consumer.ready.wait(15):
             raise RuntimeError("the notifications consumer did not start within 15 s")
-        messages = _events(emails // 2)
-        say(f"notifications: publishing {len(messages):,} events, one worker sending")
+        if publisher.stdout.readline().strip() != "ready":
+            raise RuntimeError("the publisher did not start")
+        say(f"notifications: publishing {emails:,} events, one worker sending")
         started = time.perf_counter()
-        for first in range(0, len(messages), PUBLISH_BATCH):
-            publisher.publish_batch(messages[first : first + PUBLISH_BATCH])
+        publisher.stdin.write("go\n")
+        publisher.stdin.flush()
         deadline = started + timeout
         statuses: dict[str, int] = {}
         while time.perf_counter() < deadline:
@@ -194,7 +211,8 @@ def run_ours(
             say(f"notifications: not all sent after {seconds:.0f} s: {statuses}")
         return seconds, sent
     finally:
-        publisher.close()
+        publisher.stdin.close()
+        publisher.wait(30)
         worker.stop()
 
 
@@ -256,8 +274,9 @@ def bench_notifications() -> list[Result]:
         ours_seconds, sent = run_ours(
             settings, _broker_url(vhost_url, "registration"), emails, timeout
         )
-        # the machine's load moves between runs: the baseline is the better of two, around ours
-        raw_seconds = min(raw_seconds, run_raw(sink.port, messages))
+        # the machine's load moves between runs: the baseline is the mean of one before ours and
+        # one after it
+        raw_seconds = (raw_seconds + run_raw(sink.port, messages)) / 2
     finally:
         taken = sink.stop()
     if taken != 2 * emails + sent:
@@ -277,16 +296,23 @@ def bench_notifications() -> list[Result]:
             note="registration.submitted + account.activated over RabbitMQ, rendered (fr/en/it),"
             " sent to aiosmtpd, until every delivery is recorded sent" + partial + "; baseline: "
             "smtplib sending the same number of pre-rendered messages on one connection to the "
-            "same server (the better of a run before and one after ours)",
+            "same server (the mean of a run before ours and one after)",
         )
     ]
 
 
 def main() -> None:
-    """`--sink PORT`: run the counting SMTP server (the benchmark starts it this way)."""
+    """The benchmark's helper processes: `--sink PORT`, the counting SMTP server, or
+    `--publish URL --customers N`, registration's events."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sink", type=int, required=True)
-    serve_sink(parser.parse_args().sink)
+    parser.add_argument("--sink", type=int)
+    parser.add_argument("--publish")
+    parser.add_argument("--customers", type=int, default=0)
+    args = parser.parse_args()
+    if args.sink:
+        serve_sink(args.sink)
+    else:
+        serve_publisher(args.publish, args.customers)
 
 
 if __name__ == "__main__":

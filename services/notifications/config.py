@@ -12,6 +12,7 @@
 | `CRM_SMTP_RETRY_MAX_SECONDS` | `3600` | longest pause between two tries |
 | `CRM_SMTP_MAX_ATTEMPTS` | `20` | tries before an email is `failed` |
 | `CRM_NOTIFICATIONS_SENDING_LEASE_SECONDS` | `300` | an email left `sending` longer |
+| `CRM_NOTIFICATIONS_SEND_BATCH` | `100` | emails claimed per commit (see `sender.py`) |
 
 An email left `sending` past the lease (its worker died during the send) becomes `ambiguous`.
 """
@@ -55,6 +56,7 @@ class NotificationsConfig:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sending_lease: float = 300.0
+    batch_size: int = 100
 
     @classmethod
     def from_env(
@@ -85,4 +87,5 @@ class NotificationsConfig:
                 max_attempts=int(env.get("CRM_SMTP_MAX_ATTEMPTS", "20")),
             ),
             sending_lease=float(env.get("CRM_NOTIFICATIONS_SENDING_LEASE_SECONDS", "300")),
+            batch_size=max(1, int(env.get("CRM_NOTIFICATIONS_SEND_BATCH", "100"))),
         )

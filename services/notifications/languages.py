@@ -7,6 +7,7 @@ then to the default language, never sideways to a sibling (`en` never gets `en_Z
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -75,8 +76,10 @@ def choose(requested: str | None, default: str, available: set[str]) -> Choice |
     return None
 
 
+@functools.lru_cache(maxsize=512)
 def babel_locale(code: str, default: str = "en") -> Locale:
-    """Babel's locale for a code (its base, then `default`, when Babel does not know it)."""
+    """Babel's locale for a code (its base, then `default`, when Babel does not know it);
+    parsed once per code (three renders an email each asked for it)."""
     for candidate in (code, base_of(code), default, "en"):
         try:
             return Locale.parse(candidate)

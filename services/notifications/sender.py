@@ -9,9 +9,11 @@ exponential backoff with jitter), `failed` (5xx, with the server's reply), or `a
 the server may have taken the message but its answer was lost (SMTP has no idempotency key: it
 is not sent again blindly). A delivery found `sending` past the lease (the worker died between
 the send and the record) is `ambiguous` too: never sent twice. The price of the batch: a worker
-that dies mid-batch leaves the batch's unsent emails ambiguous as well (`batch_size` bounds it).
-While a full batch goes out, the next one is claimed and rendered in a second thread (the SMTP
-exchange mostly waits on the server); a sender stopped by an error gives that one back, pending.
+that dies mid-batch leaves the batch's unsent emails ambiguous as well, and the batch claimed
+ahead (`NotificationsConfig.batch_size` bounds each).
+While a full batch goes out, the next one is claimed and rendered in a second thread and the
+last one's outcomes recorded in a third (the SMTP exchange mostly waits on the server); a sender
+stopped by an error gives the batch claimed ahead back, pending.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class DeliverySender:
         customers: CustomerLookup | None = None,
         resolver: TemplateResolver | None = None,
         clock: Callable[[], Any] = utcnow,
-        batch_size: int = 100,
+        batch_size: int | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.uow_factory = uow_factory
@@ -109,8 +111,8 @@ class DeliverySender:
         self.customers = customers
         self.resolver = resolver or TemplateResolver(config.limits)
         self.clock = clock
-        self.batch_size = batch_size
-        self._ahead: ThreadPoolExecutor | None = None
+        self.batch_size = batch_size or config.batch_size
+        self._helpers: dict[str, ThreadPoolExecutor] = {}
 
     # the loop -----------------------------------------------------------------------------------
     def run(self, stop: threading.Event, idle_seconds: float = 1.0) -> None:
@@ -129,26 +131,34 @@ class DeliverySender:
                 self.transport.close()  # no idle connection held between bursts
                 PENDING.wait(idle_seconds)
         self.transport.close()
-        if self._ahead is not None:
-            self._ahead.shutdown()
+        for helper in self._helpers.values():
+            helper.shutdown()
 
     def send_due(self, limit: int | None = None) -> int:
-        """Send the due deliveries batch after batch, the next batch claimed and rendered while
-        this one goes out (one batch of at most `limit` when given); how many were handled."""
+        """Send the due deliveries batch after batch (one batch of at most `limit` when given);
+        how many were handled. While a batch goes out, the next one is claimed and rendered in
+        one thread and the previous one's outcomes recorded in another: the SMTP exchange,
+        which mostly waits on the server, is all this thread does."""
         handled, batch = 0, self._next_batch(limit or self.batch_size)
-        while batch is not None:
-            due, prepared = batch
-            handled += len(due)
-            ahead: Future[tuple[list[uuid.UUID], list[_Prepared]] | None] | None = None
-            if limit is None and len(due) == self.batch_size:
-                ahead = self._preparer().submit(self._next_batch, self.batch_size)
-            try:
-                self._record(self._send(prepared))
-            except BaseException:
-                if ahead is not None and (claimed := ahead.result()) is not None:
-                    self._release(claimed[1])  # claimed, never handed over: pending again
-                raise
-            batch = ahead.result() if ahead is not None else None
+        records: list[Future[None]] = []
+        try:
+            while batch is not None:
+                due, prepared = batch
+                handled += len(due)
+                ahead: Future[tuple[list[uuid.UUID], list[_Prepared]] | None] | None = None
+                if limit is None and len(due) == self.batch_size:
+                    ahead = self._thread("prepare").submit(self._next_batch, self.batch_size)
+                try:
+                    outcomes = self._send(prepared)
+                except BaseException:
+                    if ahead is not None and (claimed := ahead.result()) is not None:
+                        self._release(claimed[1])  # claimed, never handed over: pending again
+                    raise
+                records.append(self._thread("record").submit(self._record, outcomes))
+                batch = ahead.result() if ahead is not None else None
+        finally:
+            for record in records:
+                record.result()  # every outcome recorded before the next burst (or the error)
         return handled
 
     def _next_batch(self, size: int) -> tuple[list[uuid.UUID], list[_Prepared]] | None:
@@ -186,10 +196,11 @@ class DeliverySender:
                 outcomes.append(_Outcome(item.delivery_id, "sent"))
         return outcomes
 
-    def _preparer(self) -> ThreadPoolExecutor:
-        if self._ahead is None:
-            self._ahead = ThreadPoolExecutor(1, thread_name_prefix="notifications-prepare")
-        return self._ahead
+    def _thread(self, name: str) -> ThreadPoolExecutor:
+        """The sender's helper thread `name` (`prepare`, `record`): one each, kept for its life."""
+        if name not in self._helpers:
+            self._helpers[name] = ThreadPoolExecutor(1, f"notifications-{name}")
+        return self._helpers[name]
 
     def _release(self, prepared: list[_Prepared]) -> None:
         """Claimed deliveries that were never handed to the server: pending again, as they were."""
