@@ -15,9 +15,11 @@ from flask.testing import FlaskClient
 
 from services.notifications.config import SmtpConfig
 from services.notifications.handlers import delivery_row, project, record_rows
+from services.notifications.message import Email
 from services.notifications.sender import DeliverySender
 from services.notifications.transport import (
     FileTransport,
+    PermanentFailure,
     SmtpTransport,
     Transport,
     make_transport,
@@ -127,3 +129,15 @@ def test_the_embedded_mode_writes_one_eml_per_message_id(app: Flask, tmp_path: P
         uow.commit()
     sender.send_due()
     assert list((tmp_path / "mail").glob("*.eml")) == [path]
+
+
+def test_an_envelope_address_that_would_break_the_smtp_command_is_refused(tmp_path: Path) -> None:
+    with MailSink(tmp_path / "mail") as sink:
+        transport = SmtpTransport(config_for(sink.port).smtp)
+        email = Email("<x@crm.test>", "hello", b"Subject: hello\r\n\r\nbody\r\n")
+        with pytest.raises(PermanentFailure, match="cannot be written in an SMTP command"):
+            transport.send(email, "no-reply@crm.test", ["a@example.com>\r\nRCPT TO:<b@example.com"])
+        transport.send(email, "no-reply@crm.test", ["a@example.com"])  # the connection goes on
+        transport.close()
+        [path] = sink.wait_for_messages(1)
+    assert parsed(path)["X-Envelope-To"] == "a@example.com"
