@@ -1,8 +1,9 @@
 """An import's rows checked (`rows.check_rows`) ahead of the chunks that write them, in batches:
 in this process, or, for a large file, in worker processes of their own (validating a row is
 pure Python: email, phone, language, VAT rules and the customer's model, and a million of them
-is most of an import's time). A bounded number of batches is in flight at once, so that memory
-stays flat whatever the file's size, and the rows come back in the file's order.
+is most of an import's time). A bounded number of batches is in flight at once (about a chunk's
+worth: the processes check the next chunk while the worker writes one), so that memory stays
+flat whatever the file's size, and the rows come back in the file's order.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class RowChecker:
     phone_region: str
     actor: str
     processes: int = 0
+    ahead: int = 0
+    """Rows to keep checking ahead of the caller (a chunk's, so that the processes go on with
+    the next chunk while the caller writes one); at least two batches per process."""
     _pool: ProcessPoolExecutor | None = field(default=None, init=False)
 
     def checked(self, rows: Iterator[Row]) -> Iterator[tuple[Row, Checked]]:
@@ -48,7 +52,8 @@ class RowChecker:
             return
         pool = self._start()
         in_flight: deque[tuple[list[Row], Future[list[Checked]]]] = deque()
-        for batch in islice(batches, 2 * self.processes):
+        depth = max(2 * self.processes, -(-self.ahead // BATCH) + self.processes)
+        for batch in islice(batches, depth):
             in_flight.append((batch, pool.submit(_check, batch, self.phone_region, self.actor)))
         while in_flight:
             batch, future = in_flight.popleft()

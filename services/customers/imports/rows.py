@@ -160,9 +160,10 @@ def sort_rows(
         loaded.append((row, checked))
     earlier = _earlier_rows(session, job.id, list(result.emails))
     known = known_customers(session, list(result.emails))
+    tag_ids_of = _TagIds(tags)
     for row, checked in loaded:
         key = checked.key
-        tag_ids = [uuid.UUID(tags[name_key(name)]) for name in row.tags if tags.get(name_key(name))]
+        tag_ids = tag_ids_of(row.tags)
         if key is not None and key in earlier:
             result.emails.pop(key)
             result.rejected.append((row, _duplicate(checked.email, earlier[key])))
@@ -175,6 +176,24 @@ def sort_rows(
         else:
             result.new.append(NewCustomer(row, checked.new, tag_ids))
     return result
+
+
+class _TagIds:
+    """The ids of a row's tag names (those the import knows), each name's looked up once."""
+
+    def __init__(self, tags: Mapping[str, str]) -> None:
+        self._tags = tags
+        self._ids: dict[str, uuid.UUID | None] = {}
+
+    def __call__(self, names: list[str]) -> list[uuid.UUID]:
+        ids = []
+        for name in names:
+            if name not in self._ids:
+                known = self._tags.get(name_key(name))
+                self._ids[name] = uuid.UUID(known) if known else None
+            if (tag_id := self._ids[name]) is not None:
+                ids.append(tag_id)
+        return ids
 
 
 def profile_errors(exc: InvalidProfile) -> Errors:

@@ -133,7 +133,9 @@ class ImportStep:
             definitions = load_definitions(session)
         rows = with_custom_fields(csv_file, definitions, done)
         processes = self.processes if (job.total or 0) - done > PROCESSES_ABOVE else 0
-        self._checker = RowChecker(session_factory, self.phone_region, job.requested_by, processes)
+        self._checker = RowChecker(
+            session_factory, self.phone_region, job.requested_by, processes, self.chunk_size
+        )
         return self._checker.checked(rows)
 
     def _prepare(self, uow: UnitOfWork, job: ImportJob) -> None:
