@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -10,11 +9,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from services.customers.fields.values import custom_field_errors
 from services.customers.models import Customer
-from shared.db import OutboxMessage
 from tests.backbone import wait_until
 
 pytestmark = pytest.mark.needs_postgres
@@ -146,7 +144,7 @@ def test_kinds_narrowed_under_values_are_a_409(
 
 
 def test_removing_a_definition_removes_its_values_with_their_events(
-    app: Flask,
+    outbox: Callable[..., list[dict[str, Any]]],
     client: FlaskClient,
     admin: dict[str, str],
     define: Callable[..., Any],
@@ -165,11 +163,7 @@ def test_removing_a_definition_removes_its_values_with_their_events(
         assert answer.get_json()["custom_fields"] == {"visits": customer["custom_fields"]["visits"]}
         assert answer.headers["ETag"] != f'"{customer["id"]}-1"'
     assert client.get(f"/customers/{kept['id']}", headers=admin).headers["ETag"].endswith('-1"')
-    with app.extensions["crm"].session_factory() as session:
-        payloads = session.scalars(
-            select(OutboxMessage.payload).where(OutboxMessage.type == "customer.updated")
-        ).all()
-    events = [json.loads(payload)["data"] for payload in payloads]
+    events = [event["data"] for event in outbox("customer.updated")]
     assert sorted(event["customer_id"] for event in events) == sorted(c["id"] for c in losers)
     assert all(event["changed"] == ["custom_fields"] for event in events)
     assert client.get("/customers/fields/loyalty", headers=admin).status_code == 404

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
-
-from shared.db import OutboxMessage
 
 pytestmark = pytest.mark.needs_postgres
 
@@ -139,7 +134,7 @@ def test_a_kind_change_refuses_values_the_new_kind_has_no_field_for(
 
 
 def test_custom_field_changes_are_part_of_customer_updated(
-    app: Flask,
+    outbox: Callable[..., list[dict[str, Any]]],
     client: FlaskClient,
     admin: dict[str, str],
     define: Callable[..., Any],
@@ -150,11 +145,8 @@ def test_custom_field_changes_are_part_of_customer_updated(
     client.patch(
         f"/customers/{customer['id']}", json={"custom_fields": {"loyalty": "gold"}}, headers=admin
     )
-    with app.extensions["crm"].session_factory() as session:
-        payloads = session.scalars(
-            select(OutboxMessage.payload).where(OutboxMessage.type == "customer.updated")
-        ).all()
-    assert [json.loads(payload)["data"]["changed"] for payload in payloads] == [["custom_fields"]]
+    events = outbox("customer.updated")
+    assert [event["data"]["changed"] for event in events] == [["custom_fields"]]
 
 
 def test_a_merge_keeps_the_survivors_values_and_takes_the_duplicates_others(
