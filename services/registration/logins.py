@@ -146,12 +146,14 @@ def _authenticate(registration: Registration, attempt: Attempt) -> tuple[Account
     after counting the failure. The throttle and the account are read in one session, outside
     any transaction (no round trip for it), before the hash."""
     key = email_key(attempt.email)
-    with registration.reads() as session:
-        failures = _check_throttle(registration, session, key, attempt.address)
-        account = session.scalars(select(Account).where(Account.email_key == key)).first()
-    stored = account.password_hash if account is not None else None
-    if registration.hashing.verify(stored, attempt.password) and account is not None:
-        return account, failures
+    # A place to hash first: in a storm, a login refused for want of one costs no query.
+    with registration.hashing.reserved():
+        with registration.reads() as session:
+            failures = _check_throttle(registration, session, key, attempt.address)
+            account = session.scalars(select(Account).where(Account.email_key == key)).first()
+        stored = account.password_hash if account is not None else None
+        if registration.hashing.verify(stored, attempt.password) and account is not None:
+            return account, failures
     now = utcnow()
     with registration.uow() as uow:
         throttle.record(uow.session, throttle.LOGIN_ACCOUNT, key, now)

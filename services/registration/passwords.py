@@ -9,6 +9,7 @@ long get a 503 with Retry-After.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -17,7 +18,7 @@ import string
 import sys
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from importlib import resources
@@ -72,6 +73,7 @@ class PasswordHashing:
         self._admitted = (
             threading.BoundedSemaphore(concurrency + queue) if queue is not None else None
         )
+        self._holder = threading.local()  # whether this thread holds a place already
         self._wait = wait_seconds
         self._dummy: str | None = None
 
@@ -95,20 +97,32 @@ class PasswordHashing:
             self._dummy = self.hash(secrets.token_urlsafe(16))
         return self._dummy
 
-    def _run(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` in the pool; HashingBusy when the queue is full or the wait too long."""
-        if self._admitted is not None and not self._admitted.acquire(blocking=False):
+    @contextlib.contextmanager
+    def reserved(self) -> Iterator[None]:
+        """A place among the callers that may hash (running or waiting), held for the block:
+        taken before a login's other work, so that a caller refused for want of one (503) is
+        refused before it costs a database round trip. Nested reservations share the first."""
+        if self._admitted is None or getattr(self._holder, "place", False):
+            yield
+            return
+        if not self._admitted.acquire(blocking=False):
             raise HashingBusy()
+        self._holder.place = True
         try:
+            yield
+        finally:
+            self._holder.place = False
+            self._admitted.release()
+
+    def _run(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in the pool; HashingBusy when no place is free or the wait too long."""
+        with self.reserved():
             future = self._pool.submit(work, *args)
             try:
                 return future.result(timeout=self._wait)
             except FutureTimeout:
                 future.cancel()  # not started yet: it never will be
                 raise HashingBusy() from None
-        finally:
-            if self._admitted is not None:
-                self._admitted.release()
 
 
 def _verify(hasher: PasswordHasher, stored: str, password: str) -> bool:

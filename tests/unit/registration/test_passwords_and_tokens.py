@@ -200,3 +200,26 @@ def test_an_act_claim_is_refused_on_a_staff_token_or_when_malformed():
     ):
         with pytest.raises(AuthError):
             _verify(jwt.encode(claims, secret, algorithm="HS256"))
+
+
+def test_a_place_is_reserved_before_a_logins_other_work_and_shared_by_its_hashes():
+    hashing = PasswordHashing(1, wait_seconds=30, queue=0)  # one place in all
+    hashing.hasher = Slow(seconds=0)  # type: ignore[assignment]
+    with hashing.reserved():
+        # The login's own hashes use its place (no second one is needed, none is free).
+        assert hashing.hash("first password") == "first password"
+        refused: list[BaseException] = []
+        other = threading.Thread(target=lambda: _refused(hashing, refused))
+        other.start()
+        other.join()
+        assert len(refused) == 1  # another login is refused before doing anything
+    with hashing.reserved():  # the place was given back
+        assert hashing.hash("second password") == "second password"
+
+
+def _refused(hashing: PasswordHashing, refused: list[BaseException]) -> None:
+    try:
+        with hashing.reserved():
+            pass
+    except HashingBusy as exc:
+        refused.append(exc)
