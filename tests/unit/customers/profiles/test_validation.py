@@ -192,3 +192,18 @@ def test_a_discount_is_a_percentage_with_two_decimals(written: str, stored: str)
 def test_a_discount_outside_0_100_or_finer_than_a_cent_is_refused(written: str) -> None:
     with pytest.raises(ValueError):
         validation.normalize_discount(Decimal(written))
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["+33 6 12 34 56 78", "06 12 34 56 78", "+39 06 1234 5678", "+1 650 253 0000",
+     "+44 20 7946 0958", "+33 6 12 34 56 78 ext. 12"],
+)  # fmt: skip
+def test_a_number_read_once_has_the_national_digits_of_its_e164(typed: str) -> None:
+    # normalize_phone keeps the digits it saw for the search text; they must be the E.164's
+    # (an extension, which E.164 drops, is not among them).
+    e164 = validation.normalize_phone(typed, "FR")
+    remembered = validation.national_digits(e164)
+    validation._NATIONAL_DIGITS.clear()
+
+    assert remembered == validation.national_digits(e164)
