@@ -37,6 +37,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Select
 from sqlalchemy.types import TypeDecorator
 
+from shared.copying import copy_rows
 from shared.events import wakeup
 from shared.events.envelope import CloudEvent, make_event
 from shared.events.registry import validate_data
@@ -295,16 +296,7 @@ class UnitOfWork:
         connection = self.session.connection()
         if connection.dialect.name == "postgresql":
             columns = ("event_id", "type", "subject", "payload", "created_at", "attempts")
-            driver_connection: Any = connection.connection.driver_connection
-            written = 0
-            with (
-                driver_connection.cursor() as cursor,
-                cursor.copy(f"COPY outbox ({', '.join(columns)}) FROM STDIN") as copy,
-            ):
-                for row in rows:
-                    copy.write_row([row[column] for column in columns])
-                    written += 1
-            return written
+            return copy_rows(self.session, "outbox", columns, rows)
         written, batch = 0, []
         for row in rows:
             batch.append(row)

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, literal, select
+from sqlalchemy import delete, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,24 @@ def lock_facts(
     ids = sorted(since)
     if not ids:
         return {}
+    if session.get_bind().dialect.name == "postgresql":
+        # One short statement, one array per column (no parameter per value).
+        session.execute(_FACTS_UNNEST, {"ids": ids, "since": [since[i] for i in ids]})
+    else:
+        _create_facts(session, ids, since)
+    rows = session.scalars(
+        select(CustomerFacts)
+        .where(CustomerFacts.customer_id.in_(ids))
+        .order_by(CustomerFacts.customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {row.customer_id: row for row in rows}
+
+
+def _create_facts(
+    session: Session, ids: Iterable[uuid.UUID], since: Mapping[uuid.UUID, datetime]
+) -> None:
     session.execute(
         insert_for(session, CustomerFacts).on_conflict_do_nothing(),
         [
@@ -78,14 +96,16 @@ def lock_facts(
             for customer_id in ids
         ],
     )
-    rows = session.scalars(
-        select(CustomerFacts)
-        .where(CustomerFacts.customer_id.in_(ids))
-        .order_by(CustomerFacts.customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return {row.customer_id: row for row in rows}
+
+
+_FACTS_UNNEST = text(
+    "INSERT INTO customer_facts (customer_id, known, deleted, profile, since, "
+    + ", ".join(COUNTER_COLUMNS)
+    + ") SELECT customer_id, false, false, CAST('{}' AS json), since"
+    + ", 0" * len(COUNTER_COLUMNS)
+    + " FROM unnest(CAST(:ids AS uuid[]), CAST(:since AS timestamptz[])) AS n(customer_id, since)"
+    " ON CONFLICT DO NOTHING"
+)
 
 
 def locked_facts(session: Session, customer_id: uuid.UUID, since: datetime) -> CustomerFacts:
