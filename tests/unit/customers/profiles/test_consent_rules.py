@@ -30,6 +30,9 @@ class FakeSession:
     def add(self, row: Any) -> None:
         self.added.append(row)
 
+    def add_all(self, rows: Any) -> None:
+        self.added.extend(rows)
+
 
 def consenting_customer() -> Customer:
     return Customer(
