@@ -27,12 +27,12 @@ def _benchmarks() -> dict[str, Benchmark]:
         "latency": bench_latency,
         "http": bench_http,
         "customers": bench_customers,
-        "registration": bench_registration,
         "imports": bench_imports,
         "export": bench_export,
-        "automation": bench_automation,
+        "registration": bench_registration,
         "notifications": bench_notifications,
         "timeline": bench_timeline,
+        "automation": bench_automation,
     }
 
 
