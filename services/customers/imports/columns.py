@@ -3,6 +3,7 @@ of `POST /customers` (the profiles schema validates it, not this module). Pure f
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -237,7 +238,15 @@ def row_tags(header: Header, cells: list[str]) -> list[str]:
 
 
 def _tag_names(cell: str) -> list[str]:
-    return list(dict.fromkeys(name.strip() for name in LIST_SEPARATORS.split(cell) if name.strip()))
+    return list(_distinct_tag_names(cell))
+
+
+@functools.lru_cache(maxsize=1024)
+def _distinct_tag_names(cell: str) -> tuple[str, ...]:
+    """A tags cell's names (the same few cells come back row after row: each is split once)."""
+    return tuple(
+        dict.fromkeys(name.strip() for name in LIST_SEPARATORS.split(cell) if name.strip())
+    )
 
 
 _GENDERS = {

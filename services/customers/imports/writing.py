@@ -104,10 +104,15 @@ def _write_postgresql(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime
     connection = session.connection()
     STAGING.create(connection)
     cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(f'"{name}"' for name in (*CUSTOMER_COLUMNS, *EXTRA))
+    # Only the columns some row has a value in travel (the others stay null in the staging).
+    given = tuple(
+        name for name in CUSTOMER_COLUMNS if any(i.record.columns[name] is not None for i in new)
+    )
+    columns = ", ".join(f'"{name}"' for name in (*given, *EXTRA))
+    tag_ids_json: dict[tuple[uuid.UUID, ...], str] = {}
     with cursor, cursor.copy(f"COPY {STAGING.name} ({columns}) FROM STDIN") as copy:
         for item in new:
-            copy.write_row(_staged_row(item))
+            copy.write_row(_staged_row(item, given, tag_ids_json))
     staging = STAGING
     inserted = (
         postgresql.insert(CUSTOMERS)
@@ -183,18 +188,25 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
     emit_in_sql(uow, "customer.tagged", tagging_events(links, staging, IMPORT), links)
 
 
-def _staged_row(item: NewCustomer) -> list[Any]:
+def _staged_row(
+    item: NewCustomer, columns: tuple[str, ...], tag_ids_json: dict[tuple[uuid.UUID, ...], str]
+) -> list[Any]:
+    """A staging row: `columns` of the customer, then `EXTRA` (a chunk's rows share a few sets
+    of tags: each set's JSON is made once, in `tag_ids_json`)."""
     record = item.record
     row = [
         json.dumps(value, default=_json_value) if isinstance(value, _JSON_TYPES) else value
-        for value in map(record.columns.__getitem__, CUSTOMER_COLUMNS)
+        for value in map(record.columns.__getitem__, columns)
     ]
+    tag_ids = tuple(item.tag_ids)
+    if (tags := tag_ids_json.get(tag_ids)) is None:
+        tags = tag_ids_json[tag_ids] = json.dumps([str(tag_id) for tag_id in tag_ids])
     row += (
         item.row.number,
         json.dumps(record.phones),
         json.dumps(record.lists),
         json.dumps(record.consents, default=_json_value) if record.consents else "[]",
-        json.dumps([str(tag_id) for tag_id in item.tag_ids]),
+        tags,
     )
     return row
 
