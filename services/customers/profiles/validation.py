@@ -6,6 +6,7 @@ the person who typed the value (the API puts it under the field's name in a 422)
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from datetime import date
@@ -54,8 +55,10 @@ def email_key(email: str | None) -> str | None:
     return email.lower() if email else None
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_language(value: str) -> str:
-    """A known locale code in Babel's spelling: `fr-be`, `FR_BE` and `fr_BE` give `fr_BE`."""
+    """A known locale code in Babel's spelling: `fr-be`, `FR_BE` and `fr_BE` give `fr_BE`
+    (the few codes a file repeats row after row are each looked up once)."""
     code = value.strip().replace("-", "_")
     try:
         locale = Locale.parse(code)
