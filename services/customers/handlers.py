@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from services.customers.automation_actions import apply_rule_actions
+from services.customers.profiles.login_state import project_login_state
 from services.customers.profiles.signups import create_signed_up_customer
 from services.customers.tagging.projection import project_tag
 from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
@@ -18,7 +19,7 @@ from services.customers.timeline.entries import TIMELINE_TYPES, delete_timeline,
 from services.customers.timeline.summary import PUSH_TYPES, record_push_devices
 from shared.db import UnitOfWork
 from shared.events.consumer import Handler, batch_handler, mixed_batch_handler
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import CloudEvent, InvalidEvent, parse_time
 from shared.events.registry import load_data
 
 
@@ -57,6 +58,14 @@ def on_registration_submitted(event: CloudEvent, uow: UnitOfWork) -> None:
     create_signed_up_customer(uow, loaded(event))
 
 
+def on_account_updated(event: CloudEvent, uow: UnitOfWork) -> None:
+    """Show the account's login state on the profile (an older event never overwrites)."""
+    time = parse_time(event.time)
+    if time is None:
+        raise InvalidEvent(f"time {event.time!r} is not an RFC 3339 time with its offset")
+    project_login_state(uow.session, loaded(event), time)
+
+
 @mixed_batch_handler
 def on_timeline_events(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
     """Put a run of events on their customers' timelines, once per event (one statement for
@@ -88,4 +97,5 @@ SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {
     **{event_type: [on_push_devices] for event_type in PUSH_TYPES},
     # The profile first, then its timeline's first entry.
     "registration.submitted": [on_registration_submitted, on_timeline_events],
+    "account.updated": [on_account_updated],
 }

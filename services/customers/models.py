@@ -166,6 +166,9 @@ class Customer(Base):
     )
     login_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     email_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The time of the registration event (`account.updated`) the two above come from: an older
+    # one never overwrites them. None until the first arrives.
+    login_state_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Lower-cased names, company, email and phone digits: what `q` searches (pg_trgm on PG).
     search_text: Mapped[str] = mapped_column(Text, default="")
     version: Mapped[int] = mapped_column(Integer, default=1)

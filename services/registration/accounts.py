@@ -16,6 +16,7 @@ from services.registration.audit import audit
 from services.registration.context import Registration
 from services.registration.customer_accounts import reads_customers_writes
 from services.registration.errors import AccountNotFound, AccountWithoutEmail, DeviceNotFound
+from services.registration.login_state import publishing_login_changes
 from services.registration.logins import keep_asking, revoke_refresh_tokens, set_password
 from services.registration.models import Account, Device, RefreshToken
 from services.registration.passwords import generate_password
@@ -57,7 +58,8 @@ def update_account(
             _confirm_email_first(registration, uow, account, now)
         enabled = changes.get("login_enabled")
         if enabled is not None and enabled != account.login_enabled:
-            account.login_enabled = enabled
+            with publishing_login_changes(uow, account):
+                account.login_enabled = enabled
             if not enabled:
                 revoke_refresh_tokens(uow.session, account.id, now)
             kind = events.LOGIN_ENABLED if enabled else events.LOGIN_DISABLED

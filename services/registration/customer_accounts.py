@@ -29,9 +29,10 @@ from sqlalchemy.orm import Session
 from services.registration.audit import audit
 from services.registration.context import Registration
 from services.registration.errors import AccountNotFound
+from services.registration.login_state import publish_login_state, publishing_login_changes
 from services.registration.models import ACTIVE, Account
 from services.registration.signups import email_key
-from shared.db import utcnow
+from shared.db import UnitOfWork, utcnow
 from shared.service_client import ServiceClient, ServiceUnavailable
 from shared.settings import Settings
 
@@ -73,9 +74,11 @@ class RemoteCustomers:
 
 
 # --- the events' side ---------------------------------------------------------------------------
-def adopt(session: Session, customer_id: uuid.UUID, kind: str, contact: Mapping[str, Any]) -> bool:
-    """Give a customer its account unless it has one; whether it did. An email another account
-    holds is left off (logged): the account waits for customers to give it a free one."""
+def adopt(uow: UnitOfWork, customer_id: uuid.UUID, kind: str, contact: Mapping[str, Any]) -> bool:
+    """Give a customer its account unless it has one (`account.updated`); whether it did. An
+    email another account holds is left off (logged): the account waits for customers to give
+    it a free one."""
+    session = uow.session
     if session.get(Account, customer_id) is not None:
         return False
     email = _free_email(session, customer_id, contact.get("email"))
@@ -101,6 +104,7 @@ def adopt(session: Session, customer_id: uuid.UUID, kind: str, contact: Mapping[
         try:
             with session.begin_nested():
                 session.add(account)
+            publish_login_state(uow, account)
             return True
         except IntegrityError:
             # The same id adopted meanwhile (the event and a read of it, at once), or the
@@ -152,10 +156,12 @@ LOGIN_FIELDS = (
 )
 
 
-def merge(session: Session, survivor_id: uuid.UUID, duplicate_id: uuid.UUID) -> None:
+def merge(uow: UnitOfWork, survivor_id: uuid.UUID, duplicate_id: uuid.UUID) -> None:
     """A merge: the duplicate's account goes (its tokens and devices with it). A survivor with
     no password takes the duplicate's login (its email and password, as the customer knows
-    them; the customer logs in again); a survivor with no email takes the duplicate's."""
+    them; the customer logs in again; `account.updated` when its login state changes); a
+    survivor with no email takes the duplicate's."""
+    session = uow.session
     duplicate = session.get(Account, duplicate_id, with_for_update=True)
     if duplicate is None:
         return
@@ -177,8 +183,9 @@ def merge(session: Session, survivor_id: uuid.UUID, duplicate_id: uuid.UUID) -> 
     if survivor is None:
         return
     if takes_login:
-        for name, value in login.items():
-            setattr(survivor, name, value)
+        with publishing_login_changes(uow, survivor):
+            for name, value in login.items():
+                setattr(survivor, name, value)
     if email and (takes_login or survivor.email is None):
         survivor.email, survivor.email_key = email, email_key(email)
     survivor.updated_at = utcnow()
@@ -207,7 +214,7 @@ def adopt_from_customers(registration: Registration, customer_id: uuid.UUID) -> 
     if answer is None:
         return False
     with registration.uow() as uow:
-        adopt(uow.session, customer_id, answer["kind"], answer["customer"])
+        adopt(uow, customer_id, answer["kind"], answer["customer"])
         uow.commit()
     return True
 

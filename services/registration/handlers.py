@@ -25,7 +25,7 @@ def loaded(event: CloudEvent) -> dict[str, Any]:
 def on_customer_created(event: CloudEvent, uow: UnitOfWork) -> None:
     """A customer staff created gets its account (a sign-up's has one: nothing changes)."""
     data = loaded(event)
-    adopt(uow.session, data["customer_id"], data["kind"], data["customer"])
+    adopt(uow, data["customer_id"], data["kind"], data["customer"])
 
 
 def on_customer_updated(event: CloudEvent, uow: UnitOfWork) -> None:
@@ -43,7 +43,7 @@ def on_customers_deleted(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
 def on_customer_merged(event: CloudEvent, uow: UnitOfWork) -> None:
     """A merge: the duplicate's account goes; a survivor without a password takes its login."""
     data = loaded(event)
-    merge(uow.session, data["customer_id"], data["duplicate_id"])
+    merge(uow, data["customer_id"], data["duplicate_id"])
 
 
 SUBSCRIPTIONS: dict[str, Sequence[Handler]] = {

@@ -28,6 +28,7 @@ from services.registration.errors import (
     NotPendingApproval,
     TooManyAttempts,
 )
+from services.registration.login_state import publish_login_state, publishing_login_changes
 from services.registration.models import (
     ACTIVE,
     EMAIL_PURPOSE,
@@ -137,6 +138,7 @@ def sign_up(registration: Registration, body: dict[str, Any], address: str) -> d
             request_email_confirmation(registration, uow, account, now)
         if status == ACTIVE:
             uow.emit("account.activated", {"customer_id": subject}, subject=subject)
+        publish_login_state(uow, account)
         uow.commit()
     return {"customer_id": account.id, "status": status}
 
@@ -206,18 +208,19 @@ def confirm_email(registration: Registration, token: str, address: str) -> dict[
         link = use_link(uow.session, token, EMAIL_PURPOSE, now)
         account = _locked(uow.session, link.account_id)
         settings = options.current(uow.session)
-        account.email_confirmed = True
-        account.updated_at = now
         subject = str(account.id)
+        with publishing_login_changes(uow, account):
+            account.email_confirmed = True
+            account.updated_at = now
+            if account.status == PENDING_EMAIL:
+                account.status = after_email(settings, account.kind)
+                if account.status == PENDING_APPROVAL:
+                    uow.emit("registration.approval_requested", _contact(account), subject=subject)
+                else:
+                    uow.emit("account.activated", {"customer_id": subject}, subject=subject)
         if account.signup_device_id:
             # The device that signed up followed the mail's link (or shares its inbox).
             _confirm_device(uow.session, account.id, account.signup_device_id, now)
-        if account.status == PENDING_EMAIL:
-            account.status = after_email(settings, account.kind)
-            if account.status == PENDING_APPROVAL:
-                uow.emit("registration.approval_requested", _contact(account), subject=subject)
-            else:
-                uow.emit("account.activated", {"customer_id": subject}, subject=subject)
         uow.commit()
     return {"customer_id": account.id, "status": account.status, "email_confirmed": True}
 
@@ -293,6 +296,7 @@ def approve(registration: Registration, account_id: uuid.UUID, actor: str) -> Ac
         subject = str(account.id)
         uow.emit("registration.approved", {"customer_id": subject}, subject=subject)
         uow.emit("account.activated", {"customer_id": subject}, subject=subject)
+        publish_login_state(uow, account)
         uow.commit()
     return account
 
@@ -316,6 +320,7 @@ def reject(
         uow.emit(
             "registration.rejected", {"customer_id": subject, "reason": reason}, subject=subject
         )
+        publish_login_state(uow, account)
         uow.commit()
     return account
 

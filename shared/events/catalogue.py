@@ -150,6 +150,17 @@ class ApprovalRequestedData(RegistrationData):
     language = fields.String(allow_none=True)
 
 
+class AccountUpdatedData(RegistrationData):
+    """An account's login state, whole, after any change of it (customers shows it as `login`)."""
+
+    login_enabled = fields.Boolean(required=True)
+    email_confirmed = fields.Boolean(required=True)
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["pending_email", "pending_approval", "active", "rejected"]),
+    )
+
+
 class ImpersonatedData(RegistrationData):
     actor = fields.String(required=True, validate=validate.Length(min=1, max=200))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
@@ -270,6 +281,7 @@ CATALOGUE: dict[str, type[Schema]] = {
     "registration.approved": RegistrationData,
     "registration.rejected": RegistrationRejectedData,
     "account.activated": RegistrationData,
+    "account.updated": AccountUpdatedData,
     "account.credentials_generated": CredentialsGeneratedData,
     "device.confirmation_requested": DeviceConfirmationRequestedData,
     "registration.approval_requested": ApprovalRequestedData,

@@ -170,6 +170,31 @@ def customers_app(make_customers_app: Callable[..., Flask]) -> Flask:
     return make_customers_app()
 
 
+STAFF_CUSTOMERS = ("customers:read", "customers:write", "customers:delete")
+
+
+@pytest.fixture
+def customers_staff(make_token: Callable[..., dict[str, str]]) -> dict[str, str]:
+    return make_token(*STAFF_CUSTOMERS)
+
+
+@pytest.fixture
+def create_customer(
+    customers_app: Flask, customers_staff: dict[str, str]
+) -> Callable[..., dict[str, Any]]:
+    """Creates a customer through customers' API, as staff do; its body."""
+
+    def _create(**fields: Any) -> dict[str, Any]:
+        body = {"kind": "individual", "first_name": "Grace", "last_name": "Hopper", **fields}
+        response = customers_app.test_client().post(
+            "/customers", json=body, headers=customers_staff
+        )
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
+
+    return _create
+
+
 def deliver(
     app: Flask, service: str, handlers: Mapping[str, Sequence[Handler]], envelope: dict[str, Any]
 ) -> bool:
