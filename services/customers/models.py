@@ -160,7 +160,7 @@ class Customer(Base):
     source_device: Mapped[str | None] = mapped_column(String(200))
     notes: Mapped[str | None] = mapped_column(Text)
     discount_percent: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
-    # Values of the custom fields staff define (C13), by key; checked by `services.customers.fields`.
+    # Values of the custom fields staff define (C13), by key; checked by services.customers.fields.
     custom_fields: Mapped[dict[str, Any]] = mapped_column(
         JSON_DOCUMENT, default=dict, server_default=text("'{}'")
     )
