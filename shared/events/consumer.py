@@ -295,6 +295,8 @@ class EventConsumer(ConsumerMixin):
         self._attempts.pop(event.id, None)
         outcome = "handled" if handled else "duplicate"
         metrics.EVENTS_CONSUMED.labels(self.service, event.type, outcome).inc()
+        if not log.isEnabledFor(logging.INFO):  # the line's context costs even when not written
+            return
         with correlated(event.correlationid, self.service):
             log.info(
                 "event consumed",
