@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 3
 """Evaluations a chain of rule actions may reach: the triggering fact's, and two more."""
 ACTION_REQUESTED = "automation.action_requested"
+COPY_FROM = 10
+"""Rows from which decisions and chains are written by COPY rather than INSERT."""
 
 # Why a rule did or did not fire, as the decisions log says it.
 FIRED = "fired"
@@ -264,11 +266,12 @@ class Evaluation:
 
 
 def _insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Rows (their ids left to the database) in one COPY on PostgreSQL, else executemany."""
+    """Rows (their ids left to the database): a run's many in one COPY on PostgreSQL, a few
+    (or on another database) by one INSERT (COPY's extra round trips cost more for a few)."""
     if not rows:
         return
     table = table_of(model)
-    if session.get_bind().dialect.name == "postgresql":
+    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
         copy_rows(session, table.name, list(rows[0]), rows)
     else:
         session.execute(insert(table), rows)

@@ -190,3 +190,38 @@ def test_each_action_of_a_batch_carries_its_own_events_correlation_id(
         json.loads(p)["data"]["customer_id"]: json.loads(p)["correlationid"] for p in payloads
     }
     assert carried == {str(c): f"request-{n}" for n, c in enumerate(customers)}
+
+
+def test_a_run_long_enough_for_copy_logs_every_decision_and_chain(
+    app: Flask,
+    new_customer: Callable[..., uuid.UUID],
+    deliver_batch: Callable[[list[CloudEvent]], list[bool]],
+    decisions: Callable[..., list[Any]],
+) -> None:
+    from sqlalchemy import select
+
+    from services.automation.engine import COPY_FROM
+    from services.automation.models import ActionRequest
+
+    leads = [new_customer("lead") for _ in range(COPY_FROM + 2)]
+    events = [event_of("billing.invoice.issued", invoice(c)) for c in leads]
+
+    deliver_batch(events)  # decisions and chains written by COPY
+
+    for lead, event in zip(leads, events, strict=True):
+        (decision,) = [d for d in decisions(lead) if d.rule_id == "first-invoice"]
+        assert (decision.trigger_event_id, decision.outcome, decision.fired) == (
+            event.id,
+            "fired",
+            True,
+        )
+        assert decision.actions == [{"set_status": "active"}]
+        assert decision.conditions and all(c["result"] for c in decision.conditions)
+    with app.extensions["crm"].session_factory() as session:
+        chains = session.scalars(
+            select(ActionRequest).where(ActionRequest.customer_id.in_(leads))
+        ).all()
+    assert sorted((c.customer_id, c.rule_id, c.depth) for c in chains) == sorted(
+        (lead, "first-invoice", 1) for lead in leads
+    )
+    assert {c.fact_key for c in chains} == {f"billing:{e.id}" for e in events}
