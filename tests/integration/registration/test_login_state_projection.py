@@ -5,12 +5,14 @@ customer's version (ETag) stays, and no `customer.updated` is published for it."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import amqp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,7 +25,7 @@ from services.registration.models import ACTIVE, PENDING_APPROVAL, PENDING_EMAIL
 from services.registration.worker import build_worker as build_registration_worker
 from shared.api import etag_of
 from shared.db import InboxMessage
-from shared.events.topology import EVENTS_EXCHANGE
+from shared.events.topology import EVENTS_EXCHANGE, queue_name
 from shared.settings import Settings
 from shared.worker import Worker
 from tests.backbone import wait_until
@@ -52,6 +54,15 @@ def both_workers(
             dataclasses.replace(pg_settings("customers"), broker_url=broker_urls("customers"))
         ),
     ]
+    # The test process's virtual host outlives each test: what earlier tests left queued for
+    # these services (a sign-up of the same address...) must not reach this one.
+    for service in ("registration", "customers"):
+        # A queue not declared yet holds nothing: NotFound is fine.
+        with (
+            Connection(broker_urls(service)) as connection,
+            contextlib.suppress(amqp.exceptions.NotFound),
+        ):
+            connection.channel().queue_purge(queue_name(service))
     try:
         for worker in workers:
             worker.start()
