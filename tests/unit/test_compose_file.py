@@ -166,6 +166,16 @@ def test_no_shared_jwt_secret_in_compose_nor_k8s(path: Path) -> None:
     assert "CRM_JWT_SECRET" not in path.read_text()
 
 
+def test_customers_web_and_worker_share_the_attachments_volume(compose: dict[str, Any]) -> None:
+    # The web stores a timeline attachment the worker removes with its customer: one volume,
+    # unless an S3-compatible bucket is configured.
+    mount = "customers-attachments:/app/var/attachments"
+    for name in ("customers-web", "customers-worker"):
+        assert mount in compose["services"][name]["volumes"], name
+    assert "customers-attachments" in compose["volumes"]
+    assert "/app/var/attachments" in (ROOT / "deploy" / "Dockerfile").read_text()  # owned by crm
+
+
 def crm_containers(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The containers that run `crm` (web, worker, migrate), by name."""
     return {
