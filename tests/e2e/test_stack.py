@@ -129,7 +129,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     require_rabbitmq()
     busy = [port for port in (8000, *WEB_PORTS.values()) if _listening(port)]
     if busy:
-        pytest.skip(f"ports {busy} are taken (is a stack running already?)")
+        # A failure, not a skip: a green run must mean the stack's tests ran.
+        pytest.fail(
+            f"ports {busy} are taken: stop the suite running there (make run, make stack) and "
+            "run again; the stack's tests need them"
+        )
     tmp = tmp_path_factory.mktemp("stack")
     server = make_url(PG_ADMIN_URL).set(database="").render_as_string(hide_password=False)
     database_url = server.rstrip("/") + "/crm_stack_test_{service}"
