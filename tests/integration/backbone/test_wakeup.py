@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from shared.db import UnitOfWorkFactory
 from shared.events import wakeup
@@ -158,3 +159,45 @@ def test_a_rolled_back_unit_of_work_does_not_wake_the_relay(tmp_path):
         assert relay.wakeup._event.is_set()
     finally:
         wakeup.unsubscribe(key, relay.wakeup)
+
+
+def test_a_listener_whose_connection_is_cut_listens_again_and_is_woken(
+    pg_settings, amqp_url, unique, listeners
+):
+    url = pg_settings("automation").database_url
+    db = make_session_factory(url)
+    publisher = EventPublisher(make_connection(amqp_url))
+    relay = ObservedRelay(db, publisher, "test")
+    consumer = start_consumer(amqp_url, unique("svc"), db)
+    stop, thread = run_relay(relay)
+    try:
+        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+        wait_until(relay.asleep, timeout=30)
+        # The database ends the listener's session, as a restart or a failover would.
+        with db() as session:
+            cut = session.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                    " AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert cut == 1
+        wait_until(lambda: not listeners[0].listening.is_set(), timeout=30)
+        wait_until(lambda: listeners[0].listening.is_set(), timeout=30)
+        wait_until(relay.asleep, timeout=30)
+        writer = subprocess.run(
+            [sys.executable, "-c", WRITER, url, "8"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            timeout=120,
+        )
+        assert writer.returncode == 0, writer.stderr.decode()[-3000:]
+        wait_until(lambda: effects(db) == [8], timeout=WOKEN_WITHIN)
+    finally:
+        stop.set()
+        thread.join(30)
+        stop_consumer(*consumer)
+        publisher.close()
+    assert not thread.is_alive()
