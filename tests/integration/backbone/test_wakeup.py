@@ -3,11 +3,13 @@ the in-process signal in the embedded mode. The poll is set to a minute; the tes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,36 +92,48 @@ def run_relay(relay: OutboxRelay) -> tuple[threading.Event, threading.Thread]:
     return stop, thread
 
 
-def test_a_commit_in_another_process_wakes_the_relay_through_notify(
-    pg_settings, amqp_url, unique, listeners
-):
-    url = pg_settings("automation").database_url
+@contextlib.contextmanager
+def relay_on_postgres(url: str, amqp_url: str, queue: str) -> Iterator[tuple[Any, ObservedRelay]]:
+    """A relay (its poll a minute away) and a consumer on `url`'s outbox; (sessions, relay)."""
     db = make_session_factory(url)
     publisher = EventPublisher(make_connection(amqp_url))
     relay = ObservedRelay(db, publisher, "test")
-    consumer = start_consumer(amqp_url, unique("svc"), db)
+    consumer = start_consumer(amqp_url, queue, db)
     stop, thread = run_relay(relay)
     try:
-        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
-        wait_until(relay.asleep, timeout=30)
-        rounds = relay.rounds
-        writer = subprocess.run(
-            [sys.executable, "-c", WRITER, url, "7"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            timeout=120,
-        )
-        assert writer.returncode == 0, writer.stderr.decode()[-3000:]
-        wait_until(lambda: effects(db) == [7], timeout=WOKEN_WITHIN)
-        assert relay.rounds > rounds
-        assert relay.backlog() == 0
+        yield db, relay
     finally:
         stop.set()
         thread.join(30)
         stop_consumer(*consumer)
         publisher.close()
     assert not thread.is_alive()
+
+
+def write_in_another_process(url: str, n: int) -> None:
+    """Commit ping `n` from a process of its own (only NOTIFY can tell this one's relay)."""
+    writer = subprocess.run(
+        [sys.executable, "-c", WRITER, url, str(n)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        timeout=120,
+    )
+    assert writer.returncode == 0, writer.stderr.decode()[-3000:]
+
+
+def test_a_commit_in_another_process_wakes_the_relay_through_notify(
+    pg_settings, amqp_url, unique, listeners
+):
+    url = pg_settings("automation").database_url
+    with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
+        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+        wait_until(relay.asleep, timeout=30)
+        rounds = relay.rounds
+        write_in_another_process(url, 7)
+        wait_until(lambda: effects(db) == [7], timeout=WOKEN_WITHIN)
+        assert relay.rounds > rounds
+        assert relay.backlog() == 0
 
 
 def test_a_commit_in_this_process_wakes_the_relay_in_the_embedded_mode(tmp_path, unique):
@@ -165,12 +179,7 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_is_woken(
     pg_settings, amqp_url, unique, listeners
 ):
     url = pg_settings("automation").database_url
-    db = make_session_factory(url)
-    publisher = EventPublisher(make_connection(amqp_url))
-    relay = ObservedRelay(db, publisher, "test")
-    consumer = start_consumer(amqp_url, unique("svc"), db)
-    stop, thread = run_relay(relay)
-    try:
+    with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
         wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
         wait_until(relay.asleep, timeout=30)
         # The database ends the listener's session, as a restart or a failover would.
@@ -186,18 +195,5 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_is_woken(
         wait_until(lambda: not listeners[0].listening.is_set(), timeout=30)
         wait_until(lambda: listeners[0].listening.is_set(), timeout=30)
         wait_until(relay.asleep, timeout=30)
-        writer = subprocess.run(
-            [sys.executable, "-c", WRITER, url, "8"],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            timeout=120,
-        )
-        assert writer.returncode == 0, writer.stderr.decode()[-3000:]
+        write_in_another_process(url, 8)
         wait_until(lambda: effects(db) == [8], timeout=WOKEN_WITHIN)
-    finally:
-        stop.set()
-        thread.join(30)
-        stop_consumer(*consumer)
-        publisher.close()
-    assert not thread.is_alive()
