@@ -13,8 +13,8 @@ from typing import Any
 from services.customers.automation_actions import apply_rule_actions
 from services.customers.profiles.login_state import project_login_state
 from services.customers.profiles.signups import create_signed_up_customer
+from services.customers.tagging.cascades import move_tag_customers, remove_tag_everywhere
 from services.customers.tagging.projection import project_tag
-from services.customers.tagging.usecases import move_tag_customers, remove_tag_everywhere
 from services.customers.timeline.entries import TIMELINE_TYPES, delete_timeline, record_entries
 from services.customers.timeline.summary import PUSH_TYPES, record_push_devices
 from shared.db import UnitOfWork

@@ -46,6 +46,7 @@ from services.customers.tagging.errors import (
     InvalidFilter,
     UnknownStatusKey,
 )
+from services.customers.tagging.events import MANUAL, emit_tagging, tag_names
 from services.customers.tagging.projection import ensure_tags_known, require_tags
 from services.customers.tagging.set_based import (
     CONTACT_COLUMNS,
@@ -58,7 +59,6 @@ from services.customers.tagging.set_based import (
     uuid_array,
 )
 from services.customers.tagging.tags_client import TagsCatalogue
-from services.customers.tagging.usecases import MANUAL, emit_tagging, tag_names
 from services.customers.timeline.entries import delete_timeline
 from shared.db import UnitOfWork, UtcDateTime, table_of, utcnow
 from shared.logging import current_correlation_id

@@ -97,7 +97,7 @@ def touch_customers(session: Session, ids: Collection[uuid.UUID], now: datetime)
 def tagging_json(
     customer_id: Any, tag_id: Any, tag_name: Any, reason: str, contact: Any
 ) -> ColumnElement[Any]:
-    """`usecases.tagging_data` in SQL: the data of `customer.tagged` / `customer.untagged`."""
+    """`events.tagging_data` in SQL: the data of `customer.tagged` / `customer.untagged`."""
     return func.json_build_object(
         "customer_id", cast(customer_id, Text),
         "tag_id", cast(tag_id, Text),

@@ -1,25 +1,30 @@
-"""Tags on customers (T3-T5): one customer's tags, and the cascades of deleted and merged tags.
+"""Tags on customers (T3): one customer's tags, read, replaced, added and removed.
 
 Every change is set-based (`INSERT … ON CONFLICT DO NOTHING RETURNING`, `DELETE … RETURNING`),
 so that what the statements report is what changed, even beside concurrent changes, and only
 real changes bump the customer's version and emit `customer.tagged` / `customer.untagged`.
 
 Locks are always taken in the same order: tag projection rows, then customers by id, then their
-tag rows; so a request, a bulk action and a cascade wait for one another but never deadlock.
+tag rows; so a request, a bulk action and a cascade (`cascades`) wait for one another but never
+deadlock.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, delete, exists, literal, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import Customer, CustomerTag, TagView
 from services.customers.tagging.errors import CustomerNotFound, TagCreationForbidden
+from services.customers.tagging.events import MANUAL, tag_names, tagging_data
+
+# Re-exported: services/customers/imports/writing.py imports it (and tag_names) from here.
+from services.customers.tagging.events import emit_tagging as emit_tagging
 from services.customers.tagging.projection import (
     ensure_tags_known,
     find_tag_by_name,
@@ -27,21 +32,12 @@ from services.customers.tagging.projection import (
     require_tags,
     tags_of_customer,
 )
-from services.customers.tagging.set_based import (
-    CONTACT_COLUMNS,
-    Contacts,
-    insert_for,
-    touch_customers,
-)
+from services.customers.tagging.set_based import CONTACT_COLUMNS, insert_for, touch_customers
 from services.customers.tagging.tags_client import TagsCatalogue
-from shared.db import UnitOfWork, UtcDateTime, utcnow
+from shared.db import UnitOfWork, utcnow
 
 Precondition = Callable[[uuid.UUID, int], None]
 """Checked on the locked customer (id, version) before a change, e.g. If-Match; raises to refuse."""
-
-MANUAL = "manual"
-TAG_DELETED = "tag.deleted"
-TAG_MERGED = "tag.merged"
 
 
 @dataclass(frozen=True)
@@ -53,7 +49,6 @@ class CustomerTags:
     tags: list[TagView]
 
 
-# --- one customer -------------------------------------------------------------------------------
 def list_customer_tags(
     session_factory: sessionmaker[Session], customer_id: uuid.UUID
 ) -> CustomerTags:
@@ -261,146 +256,3 @@ def _apply(
                 data = tagging_data(customer_id, tag, names.get(tag), reason, contacts)
                 uow.emit(kind, data, subject=str(customer_id))
     return CustomerTags(customer_id, version, tags_of_customer(session, customer_id))
-
-
-# --- events -------------------------------------------------------------------------------------
-def tag_names(session: Session, tag_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The projected names of these tags (a tag not projected has none)."""
-    wanted = sorted(set(tag_ids))
-    if not wanted:
-        return {}
-    rows = session.execute(select(TagView.id, TagView.name).where(TagView.id.in_(wanted)))
-    return {row.id: row.name for row in rows}
-
-
-def tagging_data(
-    customer_id: uuid.UUID,
-    tag_id: uuid.UUID,
-    tag_name: str | None,
-    reason: str,
-    contacts: Contacts,
-) -> dict[str, Any]:
-    """The data of `customer.tagged` / `customer.untagged`."""
-    return {
-        "customer_id": str(customer_id),
-        "tag_id": str(tag_id),
-        "tag_name": tag_name,
-        "reason": reason,
-        "customer": contacts[customer_id],
-    }
-
-
-def emit_tagging(
-    uow: UnitOfWork,
-    kind: str,
-    pairs: Iterable[tuple[uuid.UUID, uuid.UUID]],
-    names: Mapping[uuid.UUID, str],
-    reason: str,
-    contacts: Contacts,
-) -> int:
-    """Write one `kind` event per (customer, tag) pair to the outbox, in bulk; how many."""
-
-    def events() -> Iterator[tuple[dict[str, Any], str]]:
-        for customer_id, tag_id in pairs:
-            data = tagging_data(customer_id, tag_id, names.get(tag_id), reason, contacts)
-            yield data, str(customer_id)
-
-    return uow.emit_many(kind, events())
-
-
-# --- cascades of the tag catalogue --------------------------------------------------------------
-def lock_customers_of_tag(session: Session, tag_id: uuid.UUID) -> list[uuid.UUID]:
-    """Lock, in id order, every customer carrying a tag; their ids."""
-    carries = exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag_id == tag_id)
-    return list(
-        session.scalars(select(Customer.id).where(carries).order_by(Customer.id).with_for_update())
-    )
-
-
-def forget_tag(session: Session, tag_id: uuid.UUID) -> str | None:
-    """Drop a tag from the projection first (its row lock orders the cascade); its name."""
-    row: Row[Any] | None = session.execute(
-        delete(TagView)
-        .where(TagView.id == tag_id)
-        .returning(TagView.name)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return None if row is None else str(row.name)
-
-
-def remove_tag_everywhere(uow: UnitOfWork, tag_id: uuid.UUID, name: str | None) -> int:
-    """A deleted tag leaves every customer, in one statement; how many customers lost it.
-
-    Runs in the caller's unit of work (the consumer's); a second run finds nothing to do.
-    """
-    session = uow.session
-    projected_name = forget_tag(session, tag_id)
-    lock_customers_of_tag(session, tag_id)
-    removed = list(
-        session.scalars(
-            delete(CustomerTag)
-            .where(CustomerTag.tag_id == tag_id)
-            .returning(CustomerTag.customer_id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    contacts = touch_customers(session, removed, utcnow())
-    known_name = projected_name or name
-    names = {tag_id: known_name} if known_name else {}
-    pairs = ((customer_id, tag_id) for customer_id in sorted(removed))
-    emit_tagging(uow, "customer.untagged", pairs, names, TAG_DELETED, contacts)
-    return len(removed)
-
-
-def move_tag_customers(uow: UnitOfWork, from_id: uuid.UUID, into_id: uuid.UUID) -> int:
-    """Every customer of a merged tag gets the surviving tag (once) and loses the merged one.
-
-    Two statements whatever the number of customers; runs in the caller's unit of work; a
-    second run finds nothing to move. How many customers lost the merged tag.
-    """
-    if from_id == into_id:
-        return 0
-    session = uow.session
-    from_name = forget_tag(session, from_id)
-    lock_customers_of_tag(session, from_id)
-    now = utcnow()
-    statement = insert_for(session, CustomerTag).from_select(
-        ["customer_id", "tag_id", "created_at"],
-        select(
-            CustomerTag.customer_id,
-            literal(into_id, CustomerTag.tag_id.type),
-            literal(now, UtcDateTime()),
-        ).where(CustomerTag.tag_id == from_id),
-    )
-    tagged = list(
-        session.scalars(statement.on_conflict_do_nothing().returning(CustomerTag.customer_id))
-    )
-    untagged = list(
-        session.scalars(
-            delete(CustomerTag)
-            .where(CustomerTag.tag_id == from_id)
-            .returning(CustomerTag.customer_id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    contacts = touch_customers(session, {*tagged, *untagged}, now)
-    names = tag_names(session, [into_id])
-    if from_name is not None:
-        names[from_id] = from_name
-    emit_tagging(
-        uow,
-        "customer.tagged",
-        ((customer_id, into_id) for customer_id in sorted(tagged)),
-        names,
-        TAG_MERGED,
-        contacts,
-    )
-    emit_tagging(
-        uow,
-        "customer.untagged",
-        ((customer_id, from_id) for customer_id in sorted(untagged)),
-        names,
-        TAG_MERGED,
-        contacts,
-    )
-    return len(untagged)
