@@ -4,6 +4,7 @@ the in-process signal in the embedded mode. The poll is set to a minute; the tes
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -13,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import text
+from psycopg import sql
+from sqlalchemy import make_url, text
 
 from shared.db import UnitOfWorkFactory
 from shared.events import wakeup
@@ -184,16 +187,77 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_is_woken(
         wait_until(relay.asleep, timeout=30)
         # The database ends the listener's session, as a restart or a failover would.
         with db() as session:
-            cut = session.execute(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
-                    " AND pid <> pg_backend_pid()"
-                )
-            ).scalar_one()
-        assert cut == 1
+            assert cut_listeners(session) == 1
         wait_until(lambda: not listeners[0].listening.is_set(), timeout=30)
         wait_until(lambda: listeners[0].listening.is_set(), timeout=30)
         wait_until(relay.asleep, timeout=30)
         write_in_another_process(url, 8)
         wait_until(lambda: effects(db) == [8], timeout=WOKEN_WITHIN)
+
+
+class Warnings(logging.Handler):
+    """The warnings one logger emits (whatever their text): one per failed attempt."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def cut_listeners(session: Any) -> int:
+    """End every LISTENing session on this database but ours; how many."""
+    return session.execute(
+        text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+            " AND pid <> pg_backend_pid()"
+        )
+    ).scalar_one()
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Let new sessions open on `url`'s database, or refuse them (said from another database:
+    PostgreSQL will not refuse connections to the database one is connected to)."""
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres")
+    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(target.database or ""), sql.SQL(str(allowed).lower())
+            )
+        )
+
+
+def test_a_listener_keeps_retrying_through_a_long_outage_and_stops_when_told(
+    pg_settings, amqp_url, unique, listeners
+):
+    """The database refuses the listener several times in a row (a restart that takes a while):
+    each attempt fails, it keeps retrying, listens again once the database is back, and a later
+    commit still wakes the relay. Once the relay stops, its listener's thread ends."""
+    url = pg_settings("automation").database_url
+    failures = Warnings()
+    logger = logging.getLogger(wakeup.__name__)
+    logger.addHandler(failures)
+    try:
+        with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
+            wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+            wait_until(relay.asleep, timeout=30)
+            allow_connections(url, False)
+            try:
+                with db() as session:
+                    assert cut_listeners(session) == 1
+                # the cut, then at least two refused attempts in a row
+                wait_until(lambda: failures.count >= 3, timeout=60)
+                assert not listeners[0].listening.is_set()
+            finally:
+                allow_connections(url, True)
+            wait_until(lambda: listeners[0].listening.is_set(), timeout=60)
+            wait_until(relay.asleep, timeout=30)
+            write_in_another_process(url, 9)
+            wait_until(lambda: effects(db) == [9], timeout=WOKEN_WITHIN)
+    finally:
+        logger.removeHandler(failures)
+    listeners[0].thread.join(30)
+    assert not listeners[0].thread.is_alive()
