@@ -225,11 +225,16 @@ def to_decimal(value: Any) -> Decimal | None:
     return None
 
 
+_UUID_DIGITS = 32
+
+
 def to_uuid(value: Any) -> uuid.UUID | None:
     """A UUID from its text; None for anything else."""
     if isinstance(value, uuid.UUID):
         return value
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) < _UUID_DIGITS:
+        # Shorter text (a status key, most values) cannot hold a UUID's 32 hex digits: no
+        # exception raised and caught for each of them.
         return None
     try:
         return uuid.UUID(value)

@@ -215,3 +215,25 @@ def test_the_interpreter_never_evaluates_code() -> None:
         [{"field": "customer.email", "op": "eq", "value": "__import__('os')"}], facts, None
     )
     assert result.result is False
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678-1234-5678-1234-567812345678",
+        "12345678123456781234567812345678",
+        "{12345678-1234-5678-1234-567812345678}",
+        "urn:uuid:12345678-1234-5678-1234-567812345678",
+    ],
+)
+def test_an_id_compares_equal_in_each_of_its_written_forms(text: str) -> None:
+    tag = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assert grammar.to_uuid(text) == tag
+    assert compare("eq", text, str(tag))
+    assert compare("contains", [tag], text)
+
+
+@pytest.mark.parametrize("text", ["lead", "", "1234567812345678123456781234567", "x" * 36])
+def test_text_that_is_no_id_is_no_uuid(text: str) -> None:
+    assert grammar.to_uuid(text) is None
+    assert compare("eq", text, text)
