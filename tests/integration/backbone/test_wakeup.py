@@ -217,16 +217,31 @@ def cut_listeners(session: Any) -> int:
     ).scalar_one()
 
 
-def allow_connections(url: str, allowed: bool) -> None:
-    """Let new sessions open on `url`'s database, or refuse them (said from another database:
-    PostgreSQL will not refuse connections to the database one is connected to)."""
+@contextlib.contextmanager
+def admin_session(url: str) -> Iterator[tuple[psycopg.Connection[Any], str]]:
+    """A session on the server's `postgres` database, and the name of `url`'s database."""
     target = make_url(url)
     admin = target.set(drivername="postgresql", database="postgres")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
+        yield conn, target.database or ""
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Let new sessions open on `url`'s database, or refuse them (said from another database:
+    PostgreSQL will not refuse connections to the database one is connected to)."""
+    with admin_session(url) as (conn, name):
         conn.execute(
             sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(target.database or ""), sql.SQL(str(allowed).lower())
+                sql.Identifier(name), sql.SQL(str(allowed).lower())
             )
+        )
+
+
+def end_every_session(url: str) -> None:
+    """End every session open on `url`'s database: the relay's, the listener's, the consumer's."""
+    with admin_session(url) as (conn, name):
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
 
 
@@ -261,3 +276,29 @@ def test_a_listener_keeps_retrying_through_a_long_outage_and_stops_when_told(
         logger.removeHandler(failures)
     listeners[0].thread.join(30)
     assert not listeners[0].thread.is_alive()
+
+
+def test_a_relay_keeps_retrying_through_a_long_database_outage(
+    pg_settings, amqp_url, unique, listeners
+):
+    """The relay's rounds fail several times in a row (its sessions ended, new ones refused): it
+    keeps retrying, and relays what commits once the database is back."""
+    url = pg_settings("automation").database_url
+    failures = Warnings()
+    logger = logging.getLogger(OutboxRelay.__module__)
+    logger.addHandler(failures)
+    try:
+        with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
+            wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+            wait_until(relay.asleep, timeout=30)
+            allow_connections(url, False)
+            try:
+                end_every_session(url)
+                relay.wakeup.set()  # a round now, on a database that refuses it
+                wait_until(lambda: failures.count >= 3, timeout=60)
+            finally:
+                allow_connections(url, True)
+            write_in_another_process(url, 10)
+            wait_until(lambda: effects(db) == [10], timeout=60)
+    finally:
+        logger.removeHandler(failures)
