@@ -113,6 +113,12 @@ def relay_on_postgres(url: str, amqp_url: str, queue: str) -> Iterator[tuple[Any
     assert not thread.is_alive()
 
 
+def listening_and_asleep(listeners: list[wakeup.OutboxListener], relay: ObservedRelay) -> None:
+    """Wait until the relay's listener listens and the relay sleeps: only a commit wakes it."""
+    wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
+    wait_until(relay.asleep, timeout=30)
+
+
 def write_in_another_process(url: str, n: int) -> None:
     """Commit ping `n` from a process of its own (only NOTIFY can tell this one's relay)."""
     writer = subprocess.run(
@@ -130,8 +136,7 @@ def test_a_commit_in_another_process_wakes_the_relay_through_notify(
 ):
     url = pg_settings("automation").database_url
     with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
-        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
-        wait_until(relay.asleep, timeout=30)
+        listening_and_asleep(listeners, relay)
         rounds = relay.rounds
         write_in_another_process(url, 7)
         wait_until(lambda: effects(db) == [7], timeout=WOKEN_WITHIN)
@@ -183,8 +188,7 @@ def test_a_listener_whose_connection_is_cut_listens_again_and_is_woken(
 ):
     url = pg_settings("automation").database_url
     with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
-        wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
-        wait_until(relay.asleep, timeout=30)
+        listening_and_asleep(listeners, relay)
         # The database ends the listener's session, as a restart or a failover would.
         with db() as session:
             assert cut_listeners(session) == 1
@@ -226,15 +230,36 @@ def admin_session(url: str) -> Iterator[tuple[psycopg.Connection[Any], str]]:
         yield conn, target.database or ""
 
 
-def allow_connections(url: str, allowed: bool) -> None:
-    """Let new sessions open on `url`'s database, or refuse them (said from another database:
+@contextlib.contextmanager
+def refused_connections(url: str) -> Iterator[None]:
+    """`url`'s database refuses new sessions in the block (said from another database:
     PostgreSQL will not refuse connections to the database one is connected to)."""
-    with admin_session(url) as (conn, name):
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
-                sql.Identifier(name), sql.SQL(str(allowed).lower())
+
+    def allow(allowed: bool) -> None:
+        with admin_session(url) as (conn, name):
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                    sql.Identifier(name), sql.SQL(str(allowed).lower())
+                )
             )
-        )
+
+    allow(False)
+    try:
+        yield
+    finally:
+        allow(True)
+
+
+@contextlib.contextmanager
+def warnings_of(logger_name: str) -> Iterator[Warnings]:
+    """Count the warnings `logger_name` emits in the block."""
+    failures = Warnings()
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(failures)
+    try:
+        yield failures
+    finally:
+        logger.removeHandler(failures)
 
 
 def end_every_session(url: str) -> None:
@@ -252,28 +277,21 @@ def test_a_listener_keeps_retrying_through_a_long_outage_and_stops_when_told(
     each attempt fails, it keeps retrying, listens again once the database is back, and a later
     commit still wakes the relay. Once the relay stops, its listener's thread ends."""
     url = pg_settings("automation").database_url
-    failures = Warnings()
-    logger = logging.getLogger(wakeup.__name__)
-    logger.addHandler(failures)
-    try:
-        with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
-            wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
-            wait_until(relay.asleep, timeout=30)
-            allow_connections(url, False)
-            try:
-                with db() as session:
-                    assert cut_listeners(session) == 1
-                # the cut, then at least two refused attempts in a row
-                wait_until(lambda: failures.count >= 3, timeout=60)
-                assert not listeners[0].listening.is_set()
-            finally:
-                allow_connections(url, True)
-            wait_until(lambda: listeners[0].listening.is_set(), timeout=60)
-            wait_until(relay.asleep, timeout=30)
-            write_in_another_process(url, 9)
-            wait_until(lambda: effects(db) == [9], timeout=WOKEN_WITHIN)
-    finally:
-        logger.removeHandler(failures)
+    with (
+        warnings_of(wakeup.__name__) as failures,
+        relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay),
+    ):
+        listening_and_asleep(listeners, relay)
+        with refused_connections(url):
+            with db() as session:
+                assert cut_listeners(session) == 1
+            # the cut, then at least two refused attempts in a row
+            wait_until(lambda: failures.count >= 3, timeout=60)
+            assert not listeners[0].listening.is_set()
+        wait_until(lambda: listeners[0].listening.is_set(), timeout=60)
+        wait_until(relay.asleep, timeout=30)
+        write_in_another_process(url, 9)
+        wait_until(lambda: effects(db) == [9], timeout=WOKEN_WITHIN)
     listeners[0].thread.join(30)
     assert not listeners[0].thread.is_alive()
 
@@ -284,21 +302,14 @@ def test_a_relay_keeps_retrying_through_a_long_database_outage(
     """The relay's rounds fail several times in a row (its sessions ended, new ones refused): it
     keeps retrying, and relays what commits once the database is back."""
     url = pg_settings("automation").database_url
-    failures = Warnings()
-    logger = logging.getLogger(OutboxRelay.__module__)
-    logger.addHandler(failures)
-    try:
-        with relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay):
-            wait_until(lambda: listeners and listeners[0].listening.is_set(), timeout=30)
-            wait_until(relay.asleep, timeout=30)
-            allow_connections(url, False)
-            try:
-                end_every_session(url)
-                relay.wakeup.set()  # a round now, on a database that refuses it
-                wait_until(lambda: failures.count >= 3, timeout=60)
-            finally:
-                allow_connections(url, True)
-            write_in_another_process(url, 10)
-            wait_until(lambda: effects(db) == [10], timeout=60)
-    finally:
-        logger.removeHandler(failures)
+    with (
+        warnings_of(OutboxRelay.__module__) as failures,
+        relay_on_postgres(url, amqp_url, unique("svc")) as (db, relay),
+    ):
+        listening_and_asleep(listeners, relay)
+        with refused_connections(url):
+            end_every_session(url)
+            relay.wakeup.set()  # a round now, on a database that refuses it
+            wait_until(lambda: failures.count >= 3, timeout=60)
+        write_in_another_process(url, 10)
+        wait_until(lambda: effects(db) == [10], timeout=60)
