@@ -96,7 +96,15 @@ def bench_imports() -> list[Result]:
             goal=f">= {GOAL}x the raw COPY of the same rows into customers",
             note=f"POST to job done {run['seconds']:.1f} s (upload {run['upload']:.1f} s), raw "
             f"COPY {raw_seconds:.1f} s; {run['events']:,} events in the outbox; chunks of "
-            f"{run['chunk']:,} rows, rows checked in {run['processes']} processes",
+            f"{run['chunk']:,} rows, rows checked in {run['processes']} processes; CPU per row: "
+            + ", ".join(
+                f"{name} {run[key] / count * 1e6:.0f} us"
+                for name, key in (
+                    ("worker", "worker_cpu"),
+                    ("checking", "checkers_cpu"),
+                    ("PostgreSQL", "database_cpu"),
+                )
+            ),
         ),
         Result(
             "import worker peak RSS",
@@ -253,6 +261,7 @@ def _worker(arguments: str) -> None:
     settings = Settings(service="customers", **json.loads(arguments))
     engine = make_engine(settings.database_url)
     uow_factory = UnitOfWorkFactory(make_session_factory(engine), "customers")
+    started = time.perf_counter()
     ran = run_queued_imports(
         uow_factory,
         IMPORT_CHUNK_ROWS,
@@ -260,20 +269,46 @@ def _worker(arguments: str) -> None:
         settings.default_phone_region,
         IMPORT_PROCESSES,
     )
+    seconds = time.perf_counter() - started
+    database_cpu = _backends_cpu(engine)
     engine.dispose()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    checkers_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    own, checkers = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     print(
         json.dumps(
             {
                 "ran": ran,
-                "rss_mb": rss_mb,
-                "checkers_rss_mb": checkers_mb,
+                "rss_mb": own.ru_maxrss / 1024,
+                "checkers_rss_mb": checkers.ru_maxrss / 1024,
                 "chunk": IMPORT_CHUNK_ROWS,
                 "processes": IMPORT_PROCESSES,
+                "job_seconds": seconds,
+                "worker_cpu": own.ru_utime + own.ru_stime,
+                "checkers_cpu": checkers.ru_utime + checkers.ru_stime,
+                "database_cpu": database_cpu,
             }
         )
     )
+
+
+def _backends_cpu(engine: Any) -> float:
+    """CPU seconds of the PostgreSQL backends serving this database now (the worker's pooled
+    sessions; the database runs on this machine); 0 when /proc cannot tell."""
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        pids = connection.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                return 0.0
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 if __name__ == "__main__":

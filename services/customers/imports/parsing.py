@@ -122,6 +122,9 @@ class CsvFile:
         except csv.Error as exc:
             raise NotCsv(f"the header row cannot be read: {exc}") from None
         self.header = read_header(names)
+        self._kind_at = next(
+            (at for at, target in enumerate(self.header.targets) if target == "kind"), None
+        )
 
     def rows(self, bodies: bool = True) -> Iterator[Row]:
         """Every record after the header; without `bodies`, a readable row carries its tag
@@ -154,10 +157,7 @@ class CsvFile:
             yield Row(number, cells, body, tags, kind_given=self._kind_given(cells))
 
     def _kind_given(self, cells: list[str]) -> bool:
-        return any(
-            target == "kind" and cell.strip()
-            for target, cell in zip(self.header.targets, cells, strict=True)
-        )
+        return self._kind_at is not None and bool(cells[self._kind_at].strip())
 
 
 class _PeekedText:

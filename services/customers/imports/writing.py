@@ -104,15 +104,11 @@ def _write_postgresql(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime
     connection = session.connection()
     STAGING.create(connection)
     cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    # Only the columns some row has a value in travel (the others stay null in the staging).
-    given = tuple(
-        name for name in CUSTOMER_COLUMNS if any(i.record.columns[name] is not None for i in new)
-    )
-    columns = ", ".join(f'"{name}"' for name in (*given, *EXTRA))
+    columns = ", ".join(f'"{name}"' for name in (*CUSTOMER_COLUMNS, *EXTRA))
     tag_ids_json: dict[tuple[uuid.UUID, ...], str] = {}
     with cursor, cursor.copy(f"COPY {STAGING.name} ({columns}) FROM STDIN") as copy:
         for item in new:
-            copy.write_row(_staged_row(item, given, tag_ids_json))
+            copy.write_row(_staged_row(item, tag_ids_json))
     staging = STAGING
     inserted = (
         postgresql.insert(CUSTOMERS)
@@ -188,31 +184,39 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
     emit_in_sql(uow, "customer.tagged", tagging_events(links, staging, IMPORT), links)
 
 
-def _staged_row(
-    item: NewCustomer, columns: tuple[str, ...], tag_ids_json: dict[tuple[uuid.UUID, ...], str]
-) -> list[Any]:
-    """A staging row: `columns` of the customer, then `EXTRA` (a chunk's rows share a few sets
-    of tags: each set's JSON is made once, in `tag_ids_json`)."""
+def _staged_row(item: NewCustomer, tag_ids_json: dict[tuple[uuid.UUID, ...], str]) -> list[Any]:
+    """A staging row: the customer's columns (`CUSTOMER_COLUMNS`, JSON ones as their text),
+    then `EXTRA` (a chunk's rows share a few sets of tags: each set's JSON is made once, in
+    `tag_ids_json`)."""
     record = item.record
-    row = [
-        json.dumps(value, default=_json_value) if isinstance(value, _JSON_TYPES) else value
-        for value in map(record.columns.__getitem__, columns)
-    ]
+    row = list(map(record.columns.__getitem__, CUSTOMER_COLUMNS))
+    for position in _JSON_POSITIONS:
+        if (value := row[position]) is not None:
+            row[position] = _json_text(value)
     tag_ids = tuple(item.tag_ids)
     if (tags := tag_ids_json.get(tag_ids)) is None:
         tags = tag_ids_json[tag_ids] = json.dumps([str(tag_id) for tag_id in tag_ids])
     row += (
         item.row.number,
         json.dumps(record.phones),
-        json.dumps(record.lists),
-        json.dumps(record.consents, default=_json_value) if record.consents else "[]",
+        _json_text(record.lists),
+        _json_text(record.consents),
         tags,
     )
     return row
 
 
-_JSON_TYPES = (dict, list)
-"""A column's value as COPY takes it: JSON columns as their text."""
+_JSON_POSITIONS = tuple(
+    position for position, column in enumerate(CUSTOMERS.columns) if isinstance(column.type, JSON)
+)
+"""Where the customer's JSON columns are in `CUSTOMER_COLUMNS` (COPY takes their text)."""
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as COPY takes it (the empty list and object, most rows' own, made once)."""
+    if not value and isinstance(value, list | dict):
+        return "[]" if isinstance(value, list) else "{}"
+    return json.dumps(value, default=_json_value)
 
 
 def _json_value(value: Any) -> Any:
