@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from bench.harness import fresh_database
 from bench.servers import ROOT, Gunicorn
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.broker import setup_development_broker
 from shared.db import utcnow
 from shared.events.owners import broker_user, development_broker_password

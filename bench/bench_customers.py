@@ -45,7 +45,7 @@ from bench.servers import WORKERS, Gunicorn, get
 from services.customers.listing.filters import like_pattern, search_terms
 from services.customers.listing.queries import encode_position
 from shared.api import encode_cursor
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.db import UnitOfWorkFactory, make_engine, make_session_factory
 from shared.migrations import migrate
 from shared.settings import Settings

@@ -32,7 +32,7 @@ from bench.bench_customers import JWT_SECRET, libpq_url, paired_latencies, seed
 from bench.harness import PG_ADMIN_URL, Result, env_int, fresh_database, say
 from bench.servers import Gunicorn
 from services.customers.listing.queries import DEFAULT_SORT, customers_query, page_query
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.db import make_engine, make_session_factory
 from shared.migrations import migrate
 from shared.settings import Settings

@@ -201,7 +201,7 @@ def run_raw(amqp_url: str, count: int, rate: float) -> list[float]:
 def recolour_probe(rounds: int) -> list[float]:
     """Seconds from `PATCH /tags/{id}` (new colour) to `GET /customers/{id}` showing it, in the
     embedded suite (one process: SQLite, the in-memory broker), through its WSGI app."""
-    from shared.auth import issue_token
+    from shared.auth.issuing import issue_token
     from shared.settings import Settings
     from shared.suite import EmbeddedSuite
 

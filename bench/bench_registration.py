@@ -32,7 +32,7 @@ from bench.servers import WORKERS, Gunicorn, get
 from services.registration.config import RegistrationConfig
 from services.registration.models import ACTIVE, Account, RegistrationSettings
 from services.registration.passwords import lower_thread_priority, make_hasher
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.db import utcnow
 from shared.migrations import migrate
 from shared.settings import Settings

@@ -14,7 +14,7 @@ from flask import Flask, jsonify
 
 from shared.api import Blueprint, Schema
 from shared.app import create_service_app
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.settings import Settings
 
 BENCH_JWT_SECRET = "bench-secret-long-enough-for-hs256-0123456789abcdef"  # noqa: S105

@@ -26,7 +26,7 @@ from bench.harness import say
 from bench.servers import Gunicorn, get
 from services.customers.timeline.usecases import list_entries
 from shared.api import encode_cursor
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.db import make_engine, make_read_session_factory
 from shared.settings import Settings
 

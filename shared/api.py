@@ -17,7 +17,8 @@ from flask import current_app, g, request
 from flask_smorest import abort
 from werkzeug.exceptions import HTTPException
 
-from shared.auth import CUSTOMER, SCOPED_KINDS, AuthError, Principal, TokenVerifier
+from shared.auth.tokens import CUSTOMER, SCOPED_KINDS, AuthError, Principal
+from shared.auth.verification import TokenVerifier
 from shared.text import SINGLE_LINE_MESSAGE, control_character_errors, has_control_characters
 
 F = TypeVar("F", bound=Callable[..., Any])

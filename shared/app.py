@@ -25,7 +25,7 @@ from shared.api import (
     answer_unexpected,
     refuse_control_characters_in_path,
 )
-from shared.auth import TokenVerifier
+from shared.auth.verification import TokenVerifier
 from shared.db import (
     UnitOfWorkFactory,
     make_engine,

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from shared.auth import CUSTOMER, STAFF, STAFF_SCOPES
+from shared.auth.tokens import CUSTOMER, STAFF, STAFF_SCOPES
 from shared.logging import configure_logging
 from shared.settings import SERVICES, ConfigurationError, Settings
 
@@ -194,7 +194,7 @@ def token(
 ) -> None:
     """Print a token, signed with --private-key (or CRM_JWT_PRIVATE_KEY[_FILE]); in development
     (CRM_ENV=development) only, with the shared secret when no key is given."""
-    from shared.auth import issue_token
+    from shared.auth.issuing import issue_token
 
     environ = dict(os.environ)
     if private_key is not None:
@@ -254,7 +254,7 @@ def jwks(keys: tuple[str, ...]) -> None:
 @click.option("--customers", type=int, default=25, show_default=True)
 def seed(url: str, customers: int) -> None:
     """Create demo tags and customers in a running suite, through its API."""
-    from shared.auth import issue_token
+    from shared.auth.issuing import issue_token
     from shared.demo import seed_demo_data
 
     settings = Settings.from_env()

@@ -12,7 +12,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from shared.api import Refusal
-from shared.auth import LIFETIME_CAPS, SERVICE, TokenIssuer, service_token_scopes
+from shared.auth.issuing import TokenIssuer, service_token_scopes
+from shared.auth.tokens import LIFETIME_CAPS, SERVICE
 from shared.logging import current_correlation_id
 from shared.settings import Settings
 

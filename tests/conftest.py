@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.db import OutboxMessage
 from shared.events.owners import broker_user
 from shared.migrations import migrate

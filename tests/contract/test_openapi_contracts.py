@@ -23,7 +23,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from shared.auth import CUSTOMER, STAFF_SCOPES, issue_token
+from shared.auth.issuing import issue_token
+from shared.auth.tokens import CUSTOMER, STAFF_SCOPES
 from shared.migrations import migrate
 from shared.settings import SERVICES, Settings
 from shared.suite import create_app

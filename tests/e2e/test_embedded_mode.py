@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from shared.settings import SERVICES, Settings
 from tests.backbone import wait_until
 from tests.conftest import TEST_SECRET

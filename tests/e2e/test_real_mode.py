@@ -15,7 +15,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from shared.auth import issue_token
+from shared.auth.issuing import issue_token
 from tests.backbone import wait_until
 from tests.conftest import TEST_SECRET, settings_for
 from tests.e2e.test_embedded_mode import free_port

@@ -6,15 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from shared import auth
-from shared.auth import (
-    AuthError,
-    KeySet,
-    Principal,
-    TokenIssuer,
-    TokenVerifier,
-    issue_token,
-)
+from shared.auth import keys, verification
+from shared.auth.issuing import TokenIssuer, issue_token
+from shared.auth.keys import KeySet
+from shared.auth.tokens import AuthError, Principal
+from shared.auth.verification import TokenVerifier
 from shared.service_client import ServiceClient
 from shared.settings import SERVICES, ConfigurationError, Settings
 from tests.jwt_keys import (
@@ -289,7 +285,7 @@ def test_an_unknown_kid_refreshes_the_jwks_at_most_every_few_seconds():
         with pytest.raises(AuthError, match="no trusted key"):
             verifier.verify(token)
     assert len(fetched) == 1  # the first fetch knew no such key; strangers' kids fetch no more
-    now[0] += auth.JWKS_REFRESH_INTERVAL
+    now[0] += keys.JWKS_REFRESH_INTERVAL
     assert verifier.verify(token).subject == "staff:ann"  # the key was added since
     assert len(fetched) == 2
 
@@ -317,7 +313,7 @@ def test_a_verified_token_does_not_vouch_for_a_tampered_copy():
 
 
 def test_the_verified_tokens_kept_are_bounded(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(auth, "VERIFIED_CACHE_SIZE", 3)
+    monkeypatch.setattr(verification, "VERIFIED_CACHE_SIZE", 3)
     verifier = TokenVerifier(dev())
     tokens = [
         issue_token(dev(), f"staff:{index}", [], audience=["customers"]) for index in range(5)

@@ -17,7 +17,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from shared.auth import SERVICE, TokenIssuer, TokenVerifier, issue_token, service_token_scopes
+from shared.auth.issuing import TokenIssuer, issue_token, service_token_scopes
+from shared.auth.tokens import SERVICE
+from shared.auth.verification import TokenVerifier
 from shared.cli import main as crm
 from shared.settings import SERVICE_CALLS, Settings
 from tests.jwt_keys import ed25519_pair, rsa_pair
@@ -644,7 +646,7 @@ def test_compose_refuses_to_start_without_the_key_files(
 
 
 def test_crm_jwks_prints_public_keys_under_their_kids_only(tmp_path: Path) -> None:
-    from shared.auth import parse_jwks
+    from shared.auth.keys import parse_jwks
 
     private, public = ed25519_pair()
     (tmp_path / "key.pub").write_text(public)
