@@ -21,15 +21,8 @@ from sqlalchemy.orm import Session
 
 from services.automation.directory import Directory
 from services.automation.facts import Views, insert_for, record_customer
-from services.automation.models import (
-    SETTINGS_ID,
-    ActionRequest,
-    AutomationSettings,
-    CustomerFacts,
-    Decision,
-    Firing,
-    Rule,
-)
+from services.automation.models import ActionRequest, CustomerFacts, Decision, Firing, Rule
+from services.automation.rulebook import AnyRule, Book, current_settings, kinds_read
 from services.automation.rules.interpreter import evaluate, holds, plain
 from shared.copying import copy_rows
 from shared.db import OutboxItem, UnitOfWork, table_of, utcnow
@@ -106,19 +99,6 @@ def chained_trigger(
     return Trigger(event_type, event_id, time, own_fact_key, 1, data, correlationid)
 
 
-def current_settings(session: Session) -> AutomationSettings:
-    """The global settings row."""
-    settings = session.get(AutomationSettings, SETTINGS_ID)
-    if settings is None:
-        # The migrations seed it; a database emptied since gets the defaults back.
-        from services.automation.defaults import seed_defaults
-
-        seed_defaults(session)
-        settings = session.get(AutomationSettings, SETTINGS_ID)
-        assert settings is not None
-    return settings
-
-
 def rules_for(session: Session, trigger_type: str) -> list[Rule]:
     """The rules a trigger type starts, built-in ones first."""
     return list(
@@ -159,8 +139,8 @@ class Evaluation:
 
     `add` evaluates every rule against the customer's facts as they stand at that event (the
     caller applies the run's events one by one); `finish` notes the firings of the whole run in
-    one statement, logs every decision and requests the actions. Rules and settings are read
-    once per run.
+    one statement, logs every decision and requests the actions. Rules and settings are those
+    of `book` (the worker's, checked once per batch), else read for this run.
     """
 
     def __init__(
@@ -169,11 +149,19 @@ class Evaluation:
         trigger_type: str,
         directory: Directory | None = None,
         now: datetime | None = None,
+        book: Book | None = None,
     ) -> None:
         self.uow, self.directory, self.now = uow, directory, now
-        self.rules = rules_for(uow.session, trigger_type)
-        self.settings = current_settings(uow.session) if self.rules else None
-        self._pending: list[tuple[CustomerFacts, Trigger, Rule, list[Any], str | None]] = []
+        self.rules: list[AnyRule] = []
+        if book is not None:
+            self.rules.extend(book.rules.get(trigger_type, ()))
+            self.enabled = book.enabled
+        else:
+            self.rules.extend(rules_for(uow.session, trigger_type))
+            self.enabled = current_settings(uow.session).enabled if self.rules else True
+        self.reads = kinds_read(self.rules, trigger_type)
+        """What the rules' conditions read: the views of tags or revenue are needed only then."""
+        self._pending: list[tuple[CustomerFacts, Trigger, AnyRule, list[Any], str | None]] = []
         self._unknown: set[uuid.UUID] = set()  # customers nobody could tell about in this run
 
     def __bool__(self) -> bool:
@@ -184,13 +172,12 @@ class Evaluation:
         """Evaluate every rule for this customer's facts as they are now."""
         if not self.rules:
             return
-        assert self.settings is not None
         known = self._known(facts, views)
         view = views.of(facts, trigger.data, self.now)
         for rule in self.rules:
             results = evaluate(rule.conditions, view, trigger.type)
             outcome: str | None = None  # fires, unless it already did for this fact
-            if not self.settings.enabled:
+            if not self.enabled:
                 outcome = AUTOMATION_OFF
             elif not rule.enabled:
                 outcome = RULE_OFF
@@ -319,13 +306,15 @@ _FIRINGS_UNNEST = text(
 )
 
 
-def request_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> None:
+def request_actions(
+    uow: UnitOfWork, rule: AnyRule, customer_id: uuid.UUID, trigger: Trigger
+) -> None:
     """One `automation.action_requested` per action, and the chain they continue."""
     emit_actions(uow, rule, customer_id, trigger)
     uow.session.execute(insert(ActionRequest), [chain_row(rule, customer_id, trigger)])
 
 
-def emit_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> None:
+def emit_actions(uow: UnitOfWork, rule: AnyRule, customer_id: uuid.UUID, trigger: Trigger) -> None:
     """One `automation.action_requested` per action of the rule, under the trigger's
     correlation id."""
     with correlated(trigger.correlationid, "automation"):
@@ -337,7 +326,7 @@ def emit_actions(uow: UnitOfWork, rule: Rule, customer_id: uuid.UUID, trigger: T
             )
 
 
-def chain_row(rule: Rule, customer_id: uuid.UUID, trigger: Trigger) -> dict[str, Any]:
+def chain_row(rule: AnyRule, customer_id: uuid.UUID, trigger: Trigger) -> dict[str, Any]:
     """The `action_requests` row of a firing: the chain (fact, depth) its result continues."""
     return {
         "rule_id": rule.id,

@@ -9,7 +9,7 @@ the one of the latest `customer.status_changed`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -290,18 +290,33 @@ class Views:
     """The tags and revenue of some customers, read in one statement each, and kept up to date
     in memory by a run of events, so that each event's rules read the facts as of that event."""
 
-    def __init__(self, session: Session, customer_ids: Iterable[uuid.UUID]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        customer_ids: Iterable[uuid.UUID],
+        reads: Collection[str] = ("tags", "revenue"),
+    ) -> None:
+        """The views `reads` names ("tags", "revenue"), read for these customers: the others stay
+        empty (no rule of the run reads them)."""
         ids = sorted(set(customer_ids))
         self.tags: dict[uuid.UUID, set[uuid.UUID]] = {customer_id: set() for customer_id in ids}
         self.revenue: dict[uuid.UUID, dict[str, Decimal]] = {customer_id: {} for customer_id in ids}
         if not ids:
             return
+        if "tags" in reads:
+            self._read_tags(session, ids)
+        if "revenue" in reads:
+            self._read_revenue(session, ids)
+
+    def _read_tags(self, session: Session, ids: list[uuid.UUID]) -> None:
         for customer_id, tag_id in session.execute(
             select(CustomerFactTag.customer_id, CustomerFactTag.tag_id).where(
                 CustomerFactTag.customer_id.in_(ids)
             )
         ):
             self.tags[customer_id].add(tag_id)
+
+    def _read_revenue(self, session: Session, ids: list[uuid.UUID]) -> None:
         for row in session.execute(
             select(
                 CustomerRevenue.customer_id, CustomerRevenue.currency, CustomerRevenue.amount

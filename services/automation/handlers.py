@@ -20,6 +20,7 @@ from services.automation import engine, facts
 from services.automation.directory import Directory
 from services.automation.facts import Views
 from services.automation.models import CustomerFacts
+from services.automation.rulebook import RuleBook
 from shared.db import UnitOfWork
 from shared.events.catalogue import EXTERNAL_TYPES
 from shared.events.consumer import Handler, batch_handler
@@ -59,6 +60,8 @@ def subscriptions(directory: Directory | None) -> dict[str, Sequence[Handler]]:
     actions written together.
     """
 
+    book = RuleBook()  # the rules, held between batches while they do not change
+
     def run(
         events: Sequence[CloudEvent],
         uow: UnitOfWork,
@@ -69,8 +72,8 @@ def subscriptions(directory: Directory | None) -> dict[str, Sequence[Handler]]:
         session = uow.session
         steps = [Step(event, loaded(event), event_time(event)) for event in events]
         rows = facts.lock_facts(session, facts.earliest((s.customer_id, s.time) for s in steps))
-        evaluation = engine.Evaluation(uow, events[0].type, directory)
-        views = facts.Views(session, rows if evaluation else ())
+        evaluation = engine.Evaluation(uow, events[0].type, directory, book=book.read(session))
+        views = facts.Views(session, rows if evaluation else (), evaluation.reads)
         for step in steps:
             row = rows[step.customer_id]
             apply(session, row, step.event, step.data, step.time, views)

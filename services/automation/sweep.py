@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.automation import engine
+from services.automation import engine, rulebook
 from services.automation.facts import Views, days_since, insert_for
 from services.automation.models import ActionRequest, CustomerFacts, Decision, Firing, Rule
 from services.automation.rules.builtin import DAYS_FIELD, INACTIVITY
@@ -118,7 +118,7 @@ def sweep_inactivity(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int =
     while True:
         with uow_factory() as uow:
             session = uow.session
-            settings = engine.current_settings(session)
+            settings = rulebook.current_settings(session)
             rule = session.get(Rule, INACTIVITY)
             if rule is None or not settings.enabled or not rule.enabled:
                 return total
@@ -225,7 +225,7 @@ def sweep_daily_rules(uow_factory: UnitOfWorkFactory, now: datetime, chunk: int 
     chunk per transaction; only firings are logged as decisions (not a million misses a day)."""
     fact = day_key(now)
     with uow_factory() as uow:
-        enabled = engine.current_settings(uow.session).enabled
+        enabled = rulebook.current_settings(uow.session).enabled
         rule_ids = [
             rule.id
             for rule in engine.rules_for(uow.session, SCHEDULE_DAILY)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.automation import engine
+from services.automation import rulebook
 from services.automation.directory import Directory
 from services.automation.errors import BuiltinRuleProtected, InvalidRule, RuleNotFound
 from services.automation.facts import note_status, note_tag
@@ -28,7 +28,7 @@ RULE_FIELDS = ("name", "enabled", "trigger", "conditions", "actions")
 def get_settings(sessions: sessionmaker[Session]) -> AutomationSettings:
     """The global settings."""
     with sessions() as session:
-        return engine.current_settings(session)
+        return rulebook.current_settings(session)
 
 
 def update_settings(
