@@ -16,10 +16,9 @@ from typing import Any
 from marshmallow import fields
 from sqlalchemy import event as orm_event
 from sqlalchemy import exists, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.notifications import defaults
+from services.notifications import bulk, defaults
 from services.notifications.models import CustomerContact, Delivery, Template
 from shared.db import UnitOfWork, table_of, utcnow
 from shared.events.consumer import Handler, batch_handler
@@ -42,30 +41,38 @@ def message_id(event_id: str, key: str, domain: str) -> str:
 
 # --- the projection -----------------------------------------------------------------------------
 def project(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert customers' contact rows; a row older than the one stored changes nothing."""
+    """Upsert customers' contact rows, one statement per set of columns the rows set; a row
+    older than the one stored changes nothing."""
     latest: dict[uuid.UUID, dict[str, Any]] = {}
     for row in rows:
         known = latest.get(row["customer_id"])
         if known is None or known["as_of"] <= row["as_of"]:
             latest[row["customer_id"]] = row
-    if not latest:
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in latest.values():
+        shapes.setdefault(tuple(sorted(row)), []).append(row)
+    for shape, group in shapes.items():
+        _upsert_contacts(uow, shape, group)
+
+
+def _upsert_contacts(uow: UnitOfWork, shape: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """Upsert contact rows that all set the columns `shape` (one statement): a column a row
+    does not set is left as it is (only a new row gets its default)."""
+    changed = [column for column in (*CONTACT_FIELDS, "deleted", "as_of") if column in shape]
+    values = [{"email_consent": False, "deleted": False, **row} for row in rows]
+    keys = sorted(values[0])
+    if bulk.on_postgresql(uow.session):
+        assignments = ", ".join(f"{column} = excluded.{column}" for column in changed)
+        bulk.insert_rows(uow.session, "customer_contacts", keys, values,
+                         f"(customer_id) DO UPDATE SET {assignments}"
+                         " WHERE customer_contacts.as_of <= excluded.as_of")  # fmt: skip
         return
-    dialect = uow.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     table = table_of(CustomerContact)
-    statement = insert(table)
-    changed = {
-        column: statement.excluded[column]
-        for column in (*CONTACT_FIELDS, "deleted", "as_of")
-        if any(column in row for row in latest.values())
-    }
-    values = [{"email_consent": False, "deleted": False, **row} for row in latest.values()]
-    keys = set().union(*(row.keys() for row in values))
-    values = [{key: row.get(key) for key in keys} for row in values]
+    statement = sqlite_insert(table)
     uow.session.execute(
         statement.on_conflict_do_update(
             index_elements=["customer_id"],
-            set_=changed,
+            set_={column: statement.excluded[column] for column in changed},
             where=table.c.as_of <= statement.excluded.as_of,
         ),
         values,
@@ -190,11 +197,13 @@ def record_rows(uow: UnitOfWork, rows: Sequence[dict[str, Any]]) -> None:
     (one event, one email per key); the sender is woken once the transaction commits."""
     if not rows:
         return
-    dialect = uow.session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    uow.session.execute(
-        insert(table_of(Delivery)).on_conflict_do_nothing(index_elements=["message_id"]), rows
-    )
+    if bulk.on_postgresql(uow.session):
+        bulk.insert_rows(uow.session, "deliveries", list(rows[0]), rows, "(message_id) DO NOTHING")
+    else:
+        uow.session.execute(
+            sqlite_insert(table_of(Delivery)).on_conflict_do_nothing(index_elements=["message_id"]),
+            rows,
+        )
     if not uow.session.info.get("crm.wakes_sender"):
         uow.session.info["crm.wakes_sender"] = True
         orm_event.listen(uow.session, "after_commit", lambda _session: PENDING.set(), once=True)

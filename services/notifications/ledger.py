@@ -10,27 +10,51 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, Select, any_, bindparam, cast, literal, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import Uuid
 
-from services.notifications.models import Delivery
+from services.notifications import bulk
+from services.notifications.models import CustomerContact, Delivery
 from shared.db import table_of
 
 DELIVERY = table_of(Delivery)
+CONTACT = table_of(CustomerContact)
 CLAIMED = "sending"
+_CONTACT_COLUMNS = ("email", "language", "first_name", "last_name", "company_name",
+                    "email_consent", "deleted")  # fmt: skip
 
 
-def pending_rows(session: Session, ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
-    """The deliveries among `ids` still pending, locked (others' locks skipped), with what the
-    sender needs to decide, render and address them."""
+def _among(session: Session, ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
+    """`id` is one of `ids`: one array parameter on PostgreSQL (the same statement whatever
+    their number, so the driver and server reuse it), an IN list elsewhere."""
+    if bulk.on_postgresql(session):
+        uuids = ARRAY(Uuid())
+        return DELIVERY.c.id == any_(cast(literal(list(ids), uuids), uuids))
+    return DELIVERY.c.id.in_(ids)
+
+
+def claim_due(session: Session, size: int, now: datetime) -> Sequence[Row[Any]]:
+    """The next `size` due deliveries, locked (others' locks skipped), with what the sender
+    needs to decide, render and address them, their customer's contact row joined (its
+    columns None when the projection has none: `known` tells)."""
     columns = ("id", "customer_id", "to_admins", "needs_consent", "variables", "key",
                "message_id")  # fmt: skip
-    return session.execute(
-        select(*(DELIVERY.c[name] for name in columns))
-        .where(DELIVERY.c.id.in_(ids), DELIVERY.c.status == "pending")
+    statement: Select[Any] = (
+        select(
+            *(DELIVERY.c[name] for name in columns),
+            CONTACT.c.customer_id.is_not(None).label("known"),
+            *(CONTACT.c[name] for name in _CONTACT_COLUMNS),
+        )
+        .select_from(DELIVERY.outerjoin(CONTACT, CONTACT.c.customer_id == DELIVERY.c.customer_id))
+        .where(DELIVERY.c.status == "pending", DELIVERY.c.next_attempt_at <= now)
         .order_by(DELIVERY.c.next_attempt_at)
-        .with_for_update(skip_locked=True)
-    ).all()
+        .limit(size)
+        .with_for_update(of=DELIVERY, skip_locked=True)
+    )
+    return session.execute(statement).all()
 
 
 def apply(session: Session, changes: Sequence[dict[str, Any]]) -> None:
@@ -40,6 +64,9 @@ def apply(session: Session, changes: Sequence[dict[str, Any]]) -> None:
     for change in changes:
         groups[tuple(sorted(change))].append(change)
     for names, group in groups.items():
+        if bulk.on_postgresql(session):
+            _apply_unnested(session, names, group)
+            continue
         values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in names if name != "id"}
         if any(change.get("status") == CLAIMED for change in group):
             values["attempts"] = DELIVERY.c.attempts + 1
@@ -47,6 +74,18 @@ def apply(session: Session, changes: Sequence[dict[str, Any]]) -> None:
             update(DELIVERY).where(DELIVERY.c.id == bindparam("v_id")).values(values),
             [{f"v_{name}": value for name, value in change.items()} for change in group],
         )
+
+
+def _apply_unnested(
+    session: Session, names: Sequence[str], group: Sequence[dict[str, Any]]
+) -> None:
+    """One UPDATE of the deliveries of `group` from its values unnested (PostgreSQL)."""
+    source, parameters = bulk.unnest(names, group)
+    assignments = [f"{name} = v.{name}" for name in names if name != "id"]
+    if "status" in names:
+        assignments.append(f"attempts = d.attempts + (v.status = '{CLAIMED}')::int")
+    statement = f"UPDATE deliveries AS d SET {', '.join(assignments)} FROM {source}"
+    session.execute(text(f"{statement} WHERE d.id = v.id"), parameters)
 
 
 def mark_sent(
@@ -57,7 +96,7 @@ def mark_sent(
         return []
     rows = session.execute(
         update(DELIVERY)
-        .where(DELIVERY.c.id.in_(ids))
+        .where(_among(session, ids))
         .values(status="sent", error=None, updated_at=now, sent_at=now)
         .returning(
             DELIVERY.c.id,
@@ -93,6 +132,6 @@ def release(session: Session, ids: Sequence[uuid.UUID]) -> None:
     if ids:
         session.execute(
             update(DELIVERY)
-            .where(DELIVERY.c.id.in_(ids), DELIVERY.c.status == CLAIMED)
+            .where(_among(session, ids), DELIVERY.c.status == CLAIMED)
             .values(status="pending", attempts=DELIVERY.c.attempts - 1)
         )

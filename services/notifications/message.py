@@ -16,9 +16,8 @@ import re
 import socket
 from dataclasses import dataclass
 from email.utils import format_datetime, formataddr, parseaddr
-from typing import Any
+from typing import Any, Protocol
 
-from services.notifications.models import CustomerContact
 from services.notifications.templates import Rendered
 from shared.db import utcnow
 
@@ -27,6 +26,22 @@ _ADDRESS = re.compile(r"[!#-'*+\-/-9=?A-Z^-~]+(?:\.[!#-'*+\-/-9=?A-Z^-~]+)*@[A-Z
 _EOL = re.compile(r"\r\n|\r|\n")
 _PLAIN_HEADER = re.compile(r"[ -~]*")
 _WORD_BYTES = 45  # 60 characters of base64: a word and its header name fit in 76
+
+
+class Contact(Protocol):
+    """A customer's contact as the projection has it (a row of `customer_contacts`)."""
+
+    @property
+    def first_name(self) -> str | None: ...
+
+    @property
+    def last_name(self) -> str | None: ...
+
+    @property
+    def company_name(self) -> str | None: ...
+
+    @property
+    def email(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,7 @@ def build_message(
     return Email(message_id, subject, data)
 
 
-def display_name(contact: CustomerContact | None) -> str:
+def display_name(contact: Contact | None) -> str:
     """The name an email to this customer is addressed to."""
     if contact is None:
         return ""
@@ -133,7 +148,7 @@ def display_name(contact: CustomerContact | None) -> str:
     return names or contact.company_name or ""
 
 
-def customer_variables(contact: CustomerContact | None) -> dict[str, Any]:
+def customer_variables(contact: Contact | None) -> dict[str, Any]:
     """What a template is given as `customer`."""
     if contact is None:
         return {name: "" for name in ("first_name", "last_name", "company_name", "email", "name")}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,7 +29,7 @@ from email.utils import parseaddr
 from typing import Any, Protocol
 
 from prometheus_client import Counter
-from sqlalchemy import Row, exists, select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications import ledger
@@ -41,7 +41,7 @@ from services.notifications.message import (
     customer_variables,
     display_name,
 )
-from services.notifications.models import CustomerContact, Delivery, NotificationSettings
+from services.notifications.models import Delivery, NotificationSettings
 from services.notifications.rendering import RenderError
 from services.notifications.retry import schedule_retry
 from services.notifications.templates import TemplateResolver
@@ -53,7 +53,7 @@ from services.notifications.transport import (
     Unreachable,
 )
 from services.notifications.usecases import current_settings
-from shared.db import UnitOfWorkFactory, utcnow
+from shared.db import UnitOfWork, UnitOfWorkFactory, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,12 @@ class _Outcome:
     delivery_id: uuid.UUID
     status: str  # sent, failed, ambiguous, or retry
     error: str | None = None
+
+
+def _unknown(row: Row[Any]) -> bool:
+    """A claimed delivery to a customer the projection does not know yet (asked of customers
+    before it goes)."""
+    return not row.known and not row.to_admins and row.customer_id is not None
 
 
 class DeliverySender:
@@ -162,20 +168,17 @@ class DeliverySender:
         return handled
 
     def _next_batch(self, size: int) -> tuple[list[uuid.UUID], list[_Prepared]] | None:
-        """The next due deliveries (None when there are none) and those claimed to be sent."""
-        with self.session_factory() as session:
-            due = list(
-                session.scalars(
-                    select(Delivery.id)
-                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= self.clock())
-                    .order_by(Delivery.next_attempt_at)
-                    .limit(size)
-                )
-            )
-        if not due:
-            return None
-        waiting = self._ensure_customers_known(due)
-        return due, self._prepare([d for d in due if d not in waiting])
+        """The next due deliveries (None when there are none) and those claimed to be sent;
+        customers the projection lacks are asked of customers once the claim is committed."""
+        with self.uow_factory() as uow:
+            rows = ledger.claim_due(uow.session, size, self.clock())
+            if not rows:
+                return None
+            unknown = [row for row in rows if _unknown(row)]
+            prepared = self._prepare(uow, [row for row in rows if not _unknown(row)])
+        for row in unknown:
+            self._ask_customers(row.id, row.customer_id)
+        return [row.id for row in rows], prepared
 
     def _send(self, prepared: list[_Prepared]) -> list[_Outcome]:
         outcomes: list[_Outcome] = []
@@ -229,25 +232,6 @@ class DeliverySender:
         return count
 
     # before the send ----------------------------------------------------------------------------
-    def _ensure_customers_known(self, due: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Read your writes: customers the projection lacks are asked of customers first; the
-        deliveries that wait for theirs."""
-        with self.session_factory() as session:
-            unknown = session.execute(
-                select(Delivery.id, Delivery.customer_id).where(
-                    Delivery.id.in_(due),
-                    Delivery.to_admins.is_(False),
-                    Delivery.customer_id.is_not(None),
-                    ~exists().where(CustomerContact.customer_id == Delivery.customer_id),
-                )
-            ).all()
-        waiting = set()
-        for delivery_id, customer_id in unknown:
-            assert customer_id is not None
-            if not self._ask_customers(delivery_id, customer_id):
-                waiting.add(delivery_id)
-        return waiting
-
     def _ask_customers(self, delivery_id: uuid.UUID, customer_id: uuid.UUID) -> bool:
         if self.customers is not None:
             try:
@@ -270,51 +254,37 @@ class DeliverySender:
         self._retry_later(delivery_id, f"customer {customer_id} is not known yet")
         return False
 
-    def _prepare(self, ids: list[uuid.UUID]) -> list[_Prepared]:
-        """Skip or fail each delivery, or render it and claim it (`sending`), in one commit."""
-        if not ids:
-            return []
+    def _prepare(self, uow: UnitOfWork, rows: Sequence[Row[Any]]) -> list[_Prepared]:
+        """Skip or fail each claimed delivery, or render it and mark it `sending`, in one
+        commit."""
         notes: list[tuple[str, uuid.UUID, str]] = []
         prepared: list[_Prepared] = []
         changes: list[dict[str, Any]] = []
-        with self.uow_factory() as uow:
-            session = uow.session
-            rows = ledger.pending_rows(session, ids)
+        session = uow.session
+        if rows:
             settings = current_settings(session)
-            customer_ids = {row.customer_id for row in rows if row.customer_id is not None}
-            contacts = {
-                c.customer_id: c
-                for c in session.scalars(
-                    select(CustomerContact).where(CustomerContact.customer_id.in_(customer_ids))
-                )
-            }
-            catalogues: dict[str, Any] = {}
+            catalogues = self.resolver.available_many(session, {row.key for row in rows})
             now = self.clock()
             for row in rows:
-                if row.key not in catalogues:
-                    catalogues[row.key] = self.resolver.available(session, row.key)
-                contact = contacts.get(row.customer_id) if row.customer_id else None
-                change, item = self._prepare_one(row, contact, settings, catalogues[row.key])
+                change, item = self._prepare_one(row, settings, catalogues[row.key])
                 changes.append({"id": row.id, "updated_at": now, **change})
                 if item is not None:
                     prepared.append(item)
                 elif change["status"] != ledger.CLAIMED:
                     notes.append((change["status"], row.id, change["error"]))
             ledger.apply(session, changes)
-            uow.commit()
+        uow.commit()
         for outcome, delivery_id, reason in notes:
             DELIVERIES.labels(outcome).inc()
             log.info(f"email {outcome}", extra={"delivery_id": str(delivery_id), "reason": reason})
         return prepared
 
     def _prepare_one(
-        self,
-        delivery: Row[Any],
-        contact: CustomerContact | None,
-        settings: NotificationSettings,
-        available: Any,
+        self, delivery: Row[Any], settings: NotificationSettings, available: Any
     ) -> tuple[dict[str, Any], _Prepared | None]:
-        """What to write of one delivery, and the email to send if it goes."""
+        """What to write of one delivery (its customer's contact joined, `ledger.claim_due`),
+        and the email to send if it goes."""
+        contact = delivery if delivery.known else None
         change: dict[str, Any] = {"consent": None}
         if delivery.to_admins:
             recipients = [("", address) for address in settings.admin_emails]

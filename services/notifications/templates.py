@@ -223,13 +223,19 @@ class TemplateResolver:
         A `tag.applied.<id>` or `status.changed.<status>` key has templates only once staff
         saved one for it (in any language); its family's shipped texts then complete it.
         """
-        saved: dict[str, tuple[int, Template | None]] = {
-            row.language: (row.version, row)
-            for row in session.scalars(select(Template).where(Template.key == key))
-        }
-        if key in defaults.FIXED_KEYS or saved:
-            for language in defaults.shipped_languages(key):
-                saved.setdefault(language, (0, None))
+        return self.available_many(session, {key})[key]
+
+    def available_many(
+        self, session: Session, keys: set[str]
+    ) -> dict[str, dict[str, tuple[int, Template | None]]]:
+        """`available` of each of `keys`, read in one query."""
+        saved: dict[str, dict[str, tuple[int, Template | None]]] = {key: {} for key in keys}
+        for row in session.scalars(select(Template).where(Template.key.in_(sorted(keys)))):
+            saved[row.key][row.language] = (row.version, row)
+        for key, languages_saved in saved.items():
+            if key in defaults.FIXED_KEYS or languages_saved:
+                for language in defaults.shipped_languages(key):
+                    languages_saved.setdefault(language, (0, None))
         return saved
 
     def render(
