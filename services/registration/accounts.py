@@ -17,12 +17,12 @@ from services.registration.context import Registration
 from services.registration.customer_accounts import reads_customers_writes
 from services.registration.errors import AccountNotFound, AccountWithoutEmail, DeviceNotFound
 from services.registration.login_state import publishing_login_changes
+from services.registration.login_writes import customer_token
 from services.registration.logins import keep_asking, revoke_refresh_tokens, set_password
 from services.registration.models import Account, Device, RefreshToken
 from services.registration.passwords import generate_password
 from shared.auth import CUSTOMER, LIFETIME_CAPS
 from shared.db import UnitOfWork, utcnow
-from shared.settings import SERVICES
 
 
 def _locked(session: Session, account_id: uuid.UUID) -> Account:
@@ -205,15 +205,7 @@ def impersonate(
         account = uow.session.get(Account, account_id)
         if account is None:
             raise AccountNotFound(account_id)
-        token = registration.issuer.issue(
-            f"customer:{account_id}",
-            [],
-            audience=SERVICES,
-            kind=CUSTOMER,
-            ttl=ttl,
-            customer_id=str(account_id),
-            actor=actor,
-        )
+        token = customer_token(registration, account_id, ttl, actor)
         expires_at: datetime = now + ttl
         audit(uow.session, events.IMPERSONATED, account_id, actor=actor, detail=reason)
         subject = str(account_id)

@@ -53,6 +53,20 @@ def audit(
             detail=detail[:2000] if detail else None,
         )
     )
+    log_event(type, account_id, actor=actor, ip=ip, device_id=device_id)
+
+
+def log_event(
+    type: str,
+    account_id: uuid.UUID | None = None,
+    *,
+    actor: str | None = None,
+    ip: str | None = None,
+    device_id: str | None = None,
+) -> None:
+    """The log line of an authentication event (its row is written by the caller)."""
+    if not log.isEnabledFor(logging.INFO):
+        return
     log.info(
         "auth event",
         extra={

@@ -27,6 +27,12 @@ from services.registration.errors import (
     TooManyAttempts,
     WeakPassword,
 )
+from services.registration.login_writes import (
+    Candidate,
+    admit_known_device,
+    read_candidate,
+    token_answer,
+)
 from services.registration.models import (
     ACTIVE,
     DEVICE_PURPOSE,
@@ -44,9 +50,7 @@ from services.registration.signups import (
     throttle_by_address,
     use_link,
 )
-from shared.auth import CUSTOMER
 from shared.db import UnitOfWork, utcnow
-from shared.settings import SERVICES
 
 DEVICE_CONFIRMATION_REQUIRED = "device_confirmation_required"
 PASSWORD_CHANGE_REQUIRED = "password_change_required"
@@ -78,20 +82,6 @@ def revoke_refresh_tokens(session: Session, account_id: uuid.UUID, now: datetime
     )
 
 
-def access_token(registration: Registration, account_id: uuid.UUID) -> dict[str, Any]:
-    """A customer access token for the account (every service, own data only)."""
-    ttl = registration.config.access_token_ttl
-    token = registration.issuer.issue(
-        f"customer:{account_id}",
-        [],
-        audience=SERVICES,
-        kind=CUSTOMER,
-        ttl=ttl,
-        customer_id=str(account_id),
-    )
-    return {"access_token": token, "token_type": "Bearer", "expires_in": int(ttl.total_seconds())}
-
-
 def _tokens(
     registration: Registration,
     session: Session,
@@ -111,27 +101,14 @@ def _tokens(
             expires_at=now + registration.config.refresh_token_ttl,
         )
     )
-    return {
-        **access_token(registration, account.id),
-        "refresh_token": refresh,
-        "customer_id": account.id,
-        "email_confirmed": account.email_confirmed,
-    }
+    return token_answer(registration, account.id, account.email_confirmed, refresh)
 
 
 # --- login --------------------------------------------------------------------------------------
-def _check_throttle(registration: Registration, session: Session, key: str, address: str) -> int:
+def _check_throttle(registration: Registration, candidate: Candidate, address: str) -> int:
     """TooManyAttempts while the account or the address is locked out; else the account's
     failures in its window (none: a success has nothing to forget)."""
-    config, now = registration.config, utcnow()
-    account, by_address = throttle.lockouts(
-        session,
-        [
-            (throttle.LOGIN_ACCOUNT, key, config.login_failures_per_account),
-            (throttle.LOGIN_IP, address, config.login_failures_per_ip),
-        ],
-        now,
-    )
+    account, by_address = candidate.account_lockout, candidate.address_lockout
     wait = max((w for w in (account.wait, by_address.wait) if w is not None), default=None)
     if wait is not None:
         with registration.uow() as uow:
@@ -141,19 +118,29 @@ def _check_throttle(registration: Registration, session: Session, key: str, addr
     return account.failures
 
 
-def _authenticate(registration: Registration, attempt: Attempt) -> tuple[Account, int]:
+@dataclass(frozen=True)
+class Verified:
+    """An account whose password was just verified, as read before the hash."""
+
+    account_id: uuid.UUID
+    password_hash: str
+    failures: int
+    """The account's failed logins in the throttle's window."""
+
+
+def _authenticate(registration: Registration, attempt: Attempt) -> Verified:
     """The account whose password this is and its failures in the window, or LoginRefused
-    after counting the failure. The throttle and the account are read in one session, outside
-    any transaction (no round trip for it), before the hash."""
+    after counting the failure. The throttle and the account are read in one statement,
+    outside any transaction, before the hash."""
     key = email_key(attempt.email)
     # A place to hash first: in a storm, a login refused for want of one costs no query.
     with registration.hashing.reserved():
-        with registration.reads() as session:
-            failures = _check_throttle(registration, session, key, attempt.address)
-            account = session.scalars(select(Account).where(Account.email_key == key)).first()
-        stored = account.password_hash if account is not None else None
-        if registration.hashing.verify(stored, attempt.password) and account is not None:
-            return account, failures
+        candidate = read_candidate(registration, key, attempt.address, utcnow())
+        failures = _check_throttle(registration, candidate, attempt.address)
+        stored, account_id = candidate.password_hash, candidate.account_id
+        if registration.hashing.verify(stored, attempt.password) and account_id is not None:
+            assert stored is not None  # verify is False without a hash
+            return Verified(account_id, stored, failures)
     now = utcnow()
     with registration.uow() as uow:
         throttle.record(uow.session, throttle.LOGIN_ACCOUNT, key, now)
@@ -161,7 +148,7 @@ def _authenticate(registration: Registration, attempt: Attempt) -> tuple[Account
         audit(
             uow.session,
             events.LOGIN_FAILED,
-            account.id if account is not None else None,
+            account_id,
             ip=attempt.address,
             device_id=attempt.device_id,
         )
@@ -170,9 +157,24 @@ def _authenticate(registration: Registration, attempt: Attempt) -> tuple[Account
 
 
 def log_in(registration: Registration, attempt: Attempt) -> tuple[int, dict[str, Any]]:
-    """200 with tokens; 202 when the device must be confirmed first or the password changed."""
-    account, failures = _authenticate(registration, attempt)
-    return _admit(registration, account.id, attempt, check_must_change=True, failures=failures)
+    """200 with tokens; 202 when the device must be confirmed first or the password changed.
+
+    The usual login (a known device, nothing to forget or rehash) writes in one statement
+    (`login_writes`); any other, or one that statement turns down, takes `_admit`."""
+    verified = _authenticate(registration, attempt)
+    if not verified.failures and not registration.hashing.needs_rehash(verified.password_hash):
+        answer = admit_known_device(
+            registration, verified.account_id, attempt.device_id, attempt.address, utcnow()
+        )
+        if answer is not None:
+            return 200, answer
+    return _admit(
+        registration,
+        verified.account_id,
+        attempt,
+        check_must_change=True,
+        failures=verified.failures,
+    )
 
 
 def _admit(
@@ -317,15 +319,15 @@ def change_password(
     check_policy(new_password, "new_password")
     if new_password == attempt.password:
         raise WeakPassword("the new password must differ from the current one", "new_password")
-    account, failures = _authenticate(registration, attempt)
+    verified = _authenticate(registration, attempt)
     new_hash = registration.hashing.hash(new_password)
     return _admit(
         registration,
-        account.id,
+        verified.account_id,
         attempt,
         check_must_change=False,
         new_password_hash=new_hash,
-        failures=failures,
+        failures=verified.failures,
     )
 
 

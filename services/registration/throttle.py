@@ -9,11 +9,12 @@ Sign-ups and confirmations count every attempt and wait until the oldest leaves 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.registration.config import Limit, RegistrationConfig
@@ -40,18 +41,41 @@ def lockouts(
     session: Session, checks: Sequence[tuple[str, str, Limit]], now: datetime
 ) -> list[Lockout]:
     """`lockout_wait` of several (bucket, key, limit) at once: one statement for all."""
-    wanted = [
-        and_(ThrottleHit.bucket == b, ThrottleHit.key == k, ThrottleHit.at > now - limit.window)
-        for b, k, limit in checks
-    ]
-    found = {
-        (bucket, key): (count, last)
-        for bucket, key, count, last in session.execute(
-            select(ThrottleHit.bucket, ThrottleHit.key, func.count(), func.max(ThrottleHit.at))
-            .where(or_(*wanted))
-            .group_by(ThrottleHit.bucket, ThrottleHit.key)
+    counts = lockout_counts([(b, k, now - limit.window) for b, k, limit in checks])
+    return read_lockouts(session.execute(counts), checks, now)
+
+
+def lockout_counts(
+    wanted: Sequence[tuple[str, Any, Any]],
+) -> Select[str, str, int, datetime]:
+    """The statement `lockouts` runs: (bucket, key, hits, last) of each (bucket, key, since)
+    with hits since then; key and since are values or bound parameters (a caller may build
+    it once and join it to its own read, for one round trip)."""
+    return (
+        select(
+            ThrottleHit.bucket,
+            ThrottleHit.key,
+            func.count().label("hits"),
+            func.max(ThrottleHit.at).label("last"),
         )
-    }
+        .where(
+            or_(
+                *(
+                    and_(ThrottleHit.bucket == b, ThrottleHit.key == k, ThrottleHit.at > since)
+                    for b, k, since in wanted
+                )
+            )
+        )
+        .group_by(ThrottleHit.bucket, ThrottleHit.key)
+    )
+
+
+def read_lockouts(
+    rows: Iterable[Any], checks: Sequence[tuple[str, str, Limit]], now: datetime
+) -> list[Lockout]:
+    """The lockouts of `checks` from rows of `lockout_counts` (bucket, key, hits, last; rows
+    whose bucket is None are ignored)."""
+    found = {(row.bucket, row.key): (row.hits, row.last) for row in rows if row.bucket is not None}
     answers = []
     for bucket, key, limit in checks:
         count, last = found.get((bucket, key), (0, None))
