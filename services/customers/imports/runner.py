@@ -25,7 +25,7 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import OperationalError
 
 from services.customers.fields.values import Definitions, custom_fields_from_cells, load_definitions
-from services.customers.imports.checking import RowChecker
+from services.customers.imports.checking import RowChecker, fewer_collections
 from services.customers.imports.columns import unneutralised
 from services.customers.imports.models import (
     ImportEmail,
@@ -72,11 +72,14 @@ def run_queued_imports(
 ) -> int:
     """Run every queued (or abandoned) import, one after the other; how many ran. With
     `processes`, a file of more than `PROCESSES_ABOVE` rows is checked in that many processes."""
-    return JOBS.run_queued(
-        uow_factory,
-        lambda _job_id: ImportStep(uow_factory, chunk_size, catalogue(), phone_region, processes),
-        _failed,
-    )
+    with fewer_collections():
+        return JOBS.run_queued(
+            uow_factory,
+            lambda _job_id: ImportStep(
+                uow_factory, chunk_size, catalogue(), phone_region, processes
+            ),
+            _failed,
+        )
 
 
 @dataclass
