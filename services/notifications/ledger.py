@@ -65,7 +65,7 @@ def apply(session: Session, changes: Sequence[dict[str, Any]]) -> None:
         groups[tuple(sorted(change))].append(change)
     for names, group in groups.items():
         if bulk.on_postgresql(session):
-            _apply_unnested(session, names, group)
+            _apply_in_one(session, names, group)
             continue
         values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in names if name != "id"}
         if any(change.get("status") == CLAIMED for change in group):
@@ -76,11 +76,9 @@ def apply(session: Session, changes: Sequence[dict[str, Any]]) -> None:
         )
 
 
-def _apply_unnested(
-    session: Session, names: Sequence[str], group: Sequence[dict[str, Any]]
-) -> None:
-    """One UPDATE of the deliveries of `group` from its values unnested (PostgreSQL)."""
-    source, parameters = bulk.unnest(names, group)
+def _apply_in_one(session: Session, names: Sequence[str], group: Sequence[dict[str, Any]]) -> None:
+    """One UPDATE of the deliveries of `group` from its rows as one parameter (PostgreSQL)."""
+    source, parameters = bulk.recordset(names, group)
     assignments = [f"{name} = v.{name}" for name in names if name != "id"]
     if "status" in names:
         assignments.append(f"attempts = d.attempts + (v.status = '{CLAIMED}')::int")

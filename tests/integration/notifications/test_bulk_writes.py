@@ -29,14 +29,20 @@ def test_one_event_recorded_twice_in_one_batch_is_one_delivery(app: Flask) -> No
     customer = uuid.uuid4()
     event = make_event("account.activated", {"customer_id": str(customer)}, "test")
     other = make_event("account.activated", {"customer_id": str(customer)}, "test")
+    reason = {"reason": 'a "quoted", back\\slashed {brace} été 😀 line\nbreak'}
     with app.extensions["crm"].uow() as uow:
-        rows = [delivery_row(uow, e, "account.activated", customer) for e in (event, other, event)]
+        rows = [delivery_row(uow, e, "registration.rejected", customer, reason)
+                for e in (event, other, event)]  # fmt: skip
         record_rows(uow, rows)
         uow.commit()
     recorded = deliveries(app)
     assert sorted(r.event_id for r in recorded) == sorted([event.id, other.id])
     assert all(r.status == "pending" and r.attempts == 0 for r in recorded)
-    assert {r.event_id: r.variables for r in recorded}[event.id] == {"event_time": event.time}
+    assert {r.event_id: r.variables for r in recorded}[event.id] == {"event_time": event.time,
+                                                                     **reason}  # fmt: skip
+    assert {r.customer_id for r in recorded} == {customer}
+    assert all(r.next_attempt_at == r.created_at for r in recorded)
+    assert {r.message_id for r in recorded} == {rows[0]["message_id"], rows[1]["message_id"]}
 
 
 def test_a_batch_of_contacts_never_overwrites_a_newer_one_nor_columns_it_lacks(app: Flask) -> None:
@@ -46,7 +52,7 @@ def test_a_batch_of_contacts_never_overwrites_a_newer_one_nor_columns_it_lacks(a
         project(uow, [
             {"customer_id": newer, "as_of": now, "email": "new@example.com", "language": "fr"},
             {"customer_id": older, "as_of": now - timedelta(hours=1), "email": "a@example.com",
-             "first_name": "Ada", "email_consent": True},
+             "first_name": 'Ada "the" \\ Countess', "email_consent": True},
         ])  # fmt: skip
         uow.commit()
     with app.extensions["crm"].uow() as uow:
@@ -57,9 +63,10 @@ def test_a_batch_of_contacts_never_overwrites_a_newer_one_nor_columns_it_lacks(a
         uow.commit()
     contacts = _contacts(app)
     assert (contacts[newer].email, contacts[newer].language) == ("new@example.com", "fr")
+    assert contacts[newer].as_of == now
     gone = contacts[older]
     assert (gone.deleted, gone.email, gone.first_name, gone.email_consent) == (
-        True, "a@example.com", "Ada", True,
+        True, "a@example.com", 'Ada "the" \\ Countess', True,
     )  # fmt: skip
 
 
