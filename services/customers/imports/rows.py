@@ -10,14 +10,14 @@ updates one by one (as `PATCH /customers/{id}` does).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import marshmallow as ma
-from sqlalchemy import ColumnElement, String, bindparam, cast, func, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import JSON, ColumnElement, Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 from services.customers.imports.fast_load import fast_load
@@ -247,8 +247,9 @@ def known_customers(session: Session, keys: list[str]) -> dict[str, uuid.UUID]:
 
 
 def _key_in(session: Session, column: Any, keys: list[str]) -> ColumnElement[bool]:
-    """`column` is one of `keys`; on PostgreSQL the list is one `text[]` parameter."""
+    """`column` is one of `keys`; on PostgreSQL the list is one JSON parameter (a text that
+    PostgreSQL parses, where psycopg dumps a `text[]` value by value in Python)."""
     if dialect_name(session) == "postgresql":
-        array = bindparam(None, keys, type_=postgresql.ARRAY(String()), unique=True)
-        return column.in_(select(func.unnest(cast(array, postgresql.ARRAY(String())))))  # type: ignore[no-any-return]
+        document = bindparam(None, json.dumps(keys), type_=Text(), unique=True)
+        return column.in_(select(func.json_array_elements_text(cast(document, JSON()))))  # type: ignore[no-any-return]
     return column.in_(keys)  # type: ignore[no-any-return]

@@ -82,7 +82,8 @@ def write_new_customers(uow: UnitOfWork, new: Sequence[NewCustomer], now: dateti
 
 def remember_emails(session: Session, import_id: uuid.UUID, emails: Mapping[str, int]) -> None:
     """Record the emails a chunk's rows took, with their row (a later row with one of them is
-    a duplicate inside the file); on PostgreSQL one statement with two array parameters."""
+    a duplicate inside the file); on PostgreSQL one statement with one JSON parameter (a text
+    that PostgreSQL parses, where psycopg's arrays are dumped value by value in Python)."""
     if not emails:
         return
     if session.get_bind().dialect.name != "postgresql":
@@ -92,9 +93,10 @@ def remember_emails(session: Session, import_id: uuid.UUID, emails: Mapping[str,
     session.execute(
         text(
             "INSERT INTO customer_import_emails (import_id, email_key, row)"
-            " SELECT :import_id, unnest(CAST(:keys AS text[])), unnest(CAST(:rows AS integer[]))"
+            " SELECT :import_id, e.key, CAST(e.value AS integer)"
+            " FROM json_each_text(CAST(:emails AS json)) AS e"
         ),
-        {"import_id": import_id, "keys": list(emails), "rows": list(emails.values())},
+        {"import_id": import_id, "emails": json.dumps(emails)},
     )
 
 
