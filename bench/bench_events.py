@@ -39,6 +39,7 @@ from shared.events.owners import register_owner
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.registry import parse_event, register_event_type
 from shared.events.relay import OutboxRelay
+from shared.events.statements import execute_rows
 
 BENCH_EVENT = "bench.tag.touched"
 SERVICE = "bench"
@@ -73,13 +74,23 @@ class TagProjection(BenchBase):
 def project_tag(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
     """The handler: upsert the tags' projection in the consumer's transaction, one statement.
 
-    As a service's projection handler would (set-based); the last state of a tag in the run wins.
+    As a service's projection handler would (set-based, through the backbone's `execute_rows`);
+    the last state of a tag in the run wins.
     """
+    execute_rows(uow.session, _UPSERT, _projection_rows(events))
+
+
+@batch_handler
+def project_tag_through_session(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
+    """`project_tag` through `session.execute`, as handlers that do not use `execute_rows` do."""
+    uow.session.execute(_UPSERT, _projection_rows(events))
+
+
+def _projection_rows(events: Sequence[CloudEvent]) -> list[dict[str, Any]]:
     latest = {event.data["id"]: event.data for event in events}
-    rows = [
+    return [
         {"id": uuid.UUID(d["id"]), "name": d["name"], "color": d["color"]} for d in latest.values()
     ]
-    uow.session.execute(_UPSERT, rows)
 
 
 def _upsert() -> Any:
@@ -450,48 +461,78 @@ def run_raw(amqp_url: str, count: int, timeout: float) -> Run:
 
 
 # --- where the consumer's time goes: its transaction alone ---------------------------------------
-def run_dispatch_only(database_url: str, count: int) -> tuple[float, float]:
-    """Transactions/s of EventDispatcher.dispatch without a broker, and of the same SQL raw."""
+TRANSACTION_BLOCK = 25  # transactions each side runs in turn, so that the load drifts alike
+
+
+def run_dispatch_only(database_url: str, count: int) -> tuple[float, float, float]:
+    """Transactions/s of EventDispatcher.dispatch without a broker (the handler through
+    `execute_rows`, and through `session.execute`), and of the same SQL raw.
+
+    The three take turns, a block of transactions each, so that a neighbour's load on the
+    machine weighs on each alike rather than on whichever happened to run during it.
+    """
     engine = make_engine(database_url)
     session_factory = make_session_factory(engine)
-    dispatcher = EventDispatcher(
-        SERVICE, {BENCH_EVENT: [project_tag]}, UnitOfWorkFactory(session_factory, SERVICE)
+    uow_factory = UnitOfWorkFactory(session_factory, SERVICE)
+    ours = EventDispatcher(SERVICE, {BENCH_EVENT: [project_tag]}, uow_factory)
+    through_session = EventDispatcher(
+        SERVICE, {BENCH_EVENT: [project_tag_through_session]}, uow_factory
     )
     events = [
         parse_event(make_event(BENCH_EVENT, tag_data(n), source=SERVICE).to_dict())
-        for n in range(count)
+        for n in range(2 * count)
     ]
-    say(f"events: {count:,} consumer transactions alone, ours then raw psycopg")
+    url = make_url(database_url)
+    say(f"events: {count:,} consumer transactions alone each, ours, through the session, raw")
+    seconds = [0.0, 0.0, 0.0]
     try:
-        started = time.perf_counter()
-        for event in events:
-            dispatcher.dispatch(event)
-        ours = count / (time.perf_counter() - started)
+        with psycopg.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+        ) as connection:
+            for first in range(0, count, TRANSACTION_BLOCK):
+                block = range(first, min(first + TRANSACTION_BLOCK, count))
+                seconds[0] += _dispatch_each(ours, [events[n] for n in block])
+                seconds[1] += _dispatch_each(through_session, [events[count + n] for n in block])
+                seconds[2] += _raw_transactions(connection, len(block))
     finally:
         engine.dispose()
-    url = make_url(database_url)
-    with psycopg.connect(
-        host=url.host, port=url.port, user=url.username, password=url.password, dbname=url.database
-    ) as connection:
-        started = time.perf_counter()
-        for _ in range(count):
-            event_id, tag_id = uuid.uuid4(), uuid.uuid4()
-            connection.execute(
-                "INSERT INTO inbox (source, event_id, type, received_at)"
-                " VALUES ('guest', %s, %s, now())"
-                " ON CONFLICT (source, event_id) DO NOTHING RETURNING event_id",
-                (event_id, BENCH_EVENT),
-            ).fetchall()
-            connection.execute(
-                "INSERT INTO bench_tag_projection (id, name, color, version)"
-                " VALUES (%s, %s, %s, 1) ON CONFLICT (id) DO UPDATE"
-                " SET name = excluded.name, color = excluded.color,"
-                " version = bench_tag_projection.version + 1",
-                (tag_id, "bench", "#3366cc"),
-            )
-            connection.commit()
-        raw = count / (time.perf_counter() - started)
-    return ours, raw
+    rate_ours, rate_session, rate_raw = (count / s if s > 0 else 0.0 for s in seconds)
+    return rate_ours, rate_session, rate_raw
+
+
+def _dispatch_each(dispatcher: EventDispatcher, events: Sequence[CloudEvent]) -> float:
+    """Seconds to dispatch the events one transaction each."""
+    started = time.perf_counter()
+    for event in events:
+        dispatcher.dispatch(event)
+    return time.perf_counter() - started
+
+
+def _raw_transactions(connection: psycopg.Connection[Any], count: int) -> float:
+    """Seconds for `count` transactions of raw psycopg doing the consumer's work: the inbox
+    insert for idempotency, the projection upsert, the commit."""
+    started = time.perf_counter()
+    for _ in range(count):
+        event_id, tag_id = uuid.uuid4(), uuid.uuid4()
+        connection.execute(
+            "INSERT INTO inbox (source, event_id, type, received_at)"
+            " VALUES ('guest', %s, %s, now())"
+            " ON CONFLICT (source, event_id) DO NOTHING RETURNING event_id",
+            (event_id, BENCH_EVENT),
+        ).fetchall()
+        connection.execute(
+            "INSERT INTO bench_tag_projection (id, name, color, version)"
+            " VALUES (%s, %s, %s, 1) ON CONFLICT (id) DO UPDATE"
+            " SET name = excluded.name, color = excluded.color,"
+            " version = bench_tag_projection.version + 1",
+            (tag_id, "bench", "#3366cc"),
+        )
+        connection.commit()
+    return time.perf_counter() - started
 
 
 def bench_events() -> list[Result]:
@@ -505,7 +546,9 @@ def bench_events() -> list[Result]:
     database_url = fresh_database(DATABASE)
     raw = run_raw(amqp_url, count, timeout)
     ours, write_seconds = run_ours(amqp_url, database_url, count, timeout)
-    dispatch_rate, raw_sql_rate = run_dispatch_only(database_url, transactions)
+    dispatch_rate, through_session_rate, raw_sql_rate = run_dispatch_only(
+        database_url, transactions
+    )
     partial = "" if ours.delivered == count else f" (timed out: {ours.delivered:,} delivered)"
     return [
         Result(
@@ -529,8 +572,17 @@ def bench_events() -> list[Result]:
             dispatch_rate,
             "tx/s",
             raw_sql_rate,
-            note="EventDispatcher.dispatch of one event, no broker; baseline: the same two "
-            "statements (inbox insert, projection upsert) + commit, raw psycopg",
+            note="EventDispatcher.dispatch of one event, no broker, the handler's upsert through "
+            "execute_rows; baseline: the same two statements (inbox insert, projection upsert) "
+            "+ commit, raw psycopg",
+        ),
+        Result(
+            "consumer transaction, handler via session",
+            through_session_rate,
+            "tx/s",
+            raw_sql_rate,
+            note="the same, the handler's upsert through session.execute (handlers that do not "
+            "use execute_rows)",
         ),
         Result(
             "outbox write (emit, 4 units of work)",
