@@ -14,10 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, literal, select, text
+from sqlalchemy import delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from services.automation.facts_rows import COUNTER_COLUMNS, lock_rows, write_rows
 from services.automation.models import (
     CustomerFacts,
     CustomerFactTag,
@@ -38,14 +39,6 @@ INTERACTIONS: dict[str, tuple[str, str | None]] = {
     "marketing.email.clicked": ("emails_clicked_count", None),
     "marketing.email.opened": ("", None),
 }
-COUNTER_COLUMNS = (
-    "purchases_count",
-    "payments_count",
-    "invoices_count",
-    "appointments_count",
-    "support_requests_count",
-    "emails_clicked_count",
-)
 
 
 def insert_for(session: Session, model: type[Any]) -> Any:
@@ -59,16 +52,15 @@ def lock_facts(
     session: Session, since: Mapping[uuid.UUID, datetime]
 ) -> dict[uuid.UUID, CustomerFacts]:
     """The facts rows of these customers (keys), created when missing (`since` their value),
-    locked until commit: one statement to create, one to lock, whatever the number of customers.
+    locked until commit: on PostgreSQL one statement (`facts_rows`), elsewhere one to create and
+    one to lock, whatever the number of customers.
     Rows are taken in id order, so that two consumers sharing customers never deadlock."""
     ids = sorted(since)
     if not ids:
         return {}
     if session.get_bind().dialect.name == "postgresql":
-        # One short statement, one array per column (no parameter per value).
-        session.execute(_FACTS_UNNEST, {"ids": ids, "since": [since[i] for i in ids]})
-    else:
-        _create_facts(session, ids, since)
+        return lock_rows(session, ids, since)
+    _create_facts(session, ids, since)
     rows = session.scalars(
         select(CustomerFacts)
         .where(CustomerFacts.customer_id.in_(ids))
@@ -98,14 +90,10 @@ def _create_facts(
     )
 
 
-_FACTS_UNNEST = text(
-    "INSERT INTO customer_facts (customer_id, known, deleted, profile, since, "
-    + ", ".join(COUNTER_COLUMNS)
-    + ") SELECT customer_id, false, false, CAST('{}' AS json), since"
-    + ", 0" * len(COUNTER_COLUMNS)
-    + " FROM unnest(CAST(:ids AS uuid[]), CAST(:since AS timestamptz[])) AS n(customer_id, since)"
-    " ON CONFLICT DO NOTHING"
-)
+def write_facts(session: Session, rows: Iterable[CustomerFacts]) -> None:
+    """The rows a run changed, written at once on PostgreSQL (elsewhere the flush writes them)."""
+    if session.get_bind().dialect.name == "postgresql":
+        write_rows(session, rows)
 
 
 def locked_facts(session: Session, customer_id: uuid.UUID, since: datetime) -> CustomerFacts:

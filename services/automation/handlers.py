@@ -79,6 +79,7 @@ def subscriptions(directory: Directory | None) -> dict[str, Sequence[Handler]]:
             apply(session, row, step.event, step.data, step.time, views)
             if evaluation:
                 evaluation.add(row, _trigger(session, step, chained), views)
+        facts.write_facts(session, rows.values())
         if after is not None:
             after(session, steps)
         evaluation.finish()

@@ -1,0 +1,99 @@
+"""Customers' facts rows locked and written set-based on PostgreSQL: one statement to create
+the missing rows and lock them all, one to write back those a run changed, whatever the number
+of customers (the session's flush would write them one UPDATE each, and its bookkeeping per
+object costs more than the statement)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from services.automation.models import CustomerFacts
+
+COUNTER_COLUMNS = (
+    "purchases_count",
+    "payments_count",
+    "invoices_count",
+    "appointments_count",
+    "support_requests_count",
+    "emails_clicked_count",
+)
+# Every column a run may change, with its PostgreSQL array type.
+WRITTEN: dict[str, str] = {
+    "known": "boolean",
+    "deleted": "boolean",
+    "status": "text",
+    "status_at": "timestamptz",
+    "kind": "text",
+    "profile": "text",  # JSON text, cast back to json by the statement
+    "since": "timestamptz",
+    "first_payment_at": "timestamptz",
+    "first_invoice_at": "timestamptz",
+    "first_appointment_at": "timestamptz",
+    "last_interaction_at": "timestamptz",
+    **{name: "integer" for name in COUNTER_COLUMNS},
+}
+
+# The rows created when missing, and every one of them locked (the conflict's no-op update
+# locks an existing row as FOR UPDATE would) and returned, in customer id order: two consumers
+# sharing customers never deadlock.
+_LOCK = (
+    text(
+        "INSERT INTO customer_facts AS f (customer_id, known, deleted, profile, since, "
+        + ", ".join(COUNTER_COLUMNS)
+        + ") SELECT customer_id, false, false, CAST('{}' AS json), since"
+        + ", 0" * len(COUNTER_COLUMNS)
+        + " FROM unnest(CAST(:ids AS uuid[]), CAST(:since AS timestamptz[]))"
+        " AS n(customer_id, since) ORDER BY customer_id"
+        " ON CONFLICT (customer_id) DO UPDATE SET known = f.known RETURNING f.*"
+    ).columns(*CustomerFacts.__table__.columns)  # type: ignore[attr-defined]
+)
+
+_WRITE = text(
+    "UPDATE customer_facts AS f SET "
+    + ", ".join(
+        f"{name} = CAST(w.{name} AS json)" if name == "profile" else f"{name} = w.{name}"
+        for name in WRITTEN
+    )
+    + " FROM unnest(CAST(:customer_id AS uuid[]), "
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in WRITTEN.items())
+    + ") AS w(customer_id, "
+    + ", ".join(WRITTEN)
+    + ") WHERE f.customer_id = w.customer_id"
+)
+
+
+def lock_rows(
+    session: Session, ids: list[uuid.UUID], since: Mapping[uuid.UUID, datetime]
+) -> dict[uuid.UUID, CustomerFacts]:
+    """The facts rows of `ids` (sorted), created when missing (`since` their value), locked until
+    commit, as the session's objects (refreshed from the database): one statement."""
+    rows = session.scalars(
+        select(CustomerFacts).from_statement(_LOCK).execution_options(populate_existing=True),
+        {"ids": ids, "since": [since[i] for i in ids]},
+    )
+    return {row.customer_id: row for row in rows}
+
+
+def write_rows(session: Session, rows: Iterable[CustomerFacts]) -> None:
+    """The rows a run changed, written by one statement, then held by the session as written
+    (its flush has nothing left to write for them)."""
+    changed = [row for row in rows if inspect(row).modified]
+    if not changed:
+        return
+    changed.sort(key=lambda row: row.customer_id)  # the order they were locked in
+    values: dict[str, list[Any]] = {"customer_id": [row.customer_id for row in changed]}
+    for name in WRITTEN:
+        values[name] = [getattr(row, name) for row in changed]
+    values["profile"] = [json.dumps(profile) for profile in values["profile"]]
+    session.execute(_WRITE, values)
+    for row in changed:
+        for name in WRITTEN:
+            set_committed_value(row, name, getattr(row, name))
