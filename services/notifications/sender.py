@@ -1,8 +1,10 @@
 """Sends the pending deliveries: an email at most once per event and key, none lost.
 
-Due deliveries are taken in batches. For a batch: read the customers (asking customers about
-one the projection does not know yet), the consent at this moment, the templates; then record
-the batch `sending` (one commit), hand each message to the transport over one connection, and
+Due deliveries are taken in batches. For a batch, in one transaction: lock the due deliveries
+with their customers' contact rows (the consent at this moment), read the templates, render,
+and record the batch `sending` (one commit); a delivery whose customer the projection does not
+know yet is left pending, customers is asked about it after the commit, and it goes in a later
+batch. Then hand each message to the transport over one connection, and
 record the outcomes (one commit): `sent` (with `notification.sent`), `pending` again after a
 pause (temporary failure: 4xx, connection refused, timeout before the message was handed over;
 exponential backoff with jitter), `failed` (5xx, with the server's reply), or `ambiguous` when
