@@ -16,15 +16,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.automation.models import CustomerFacts
+from services.automation.rules.grammar import COUNTERS
 
-COUNTER_COLUMNS = (
-    "purchases_count",
-    "payments_count",
-    "invoices_count",
-    "appointments_count",
-    "support_requests_count",
-    "emails_clicked_count",
-)
+COUNTER_COLUMNS = tuple(name for name in COUNTERS if name.endswith("_count"))
+"""The counters the facts rows keep (the grammar's others are computed when read)."""
 # Every column a run may change, with its PostgreSQL array type.
 WRITTEN: dict[str, str] = {
     "known": "boolean",
