@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy import make_url, text
 
-from shared.db import UnitOfWorkFactory
+from shared.db import UnitOfWorkFactory, make_engine
 from shared.events import wakeup
 from shared.events.publisher import EventPublisher, make_connection
 from shared.events.relay import OutboxRelay
@@ -313,3 +313,25 @@ def test_a_relay_keeps_retrying_through_a_long_database_outage(
             wait_until(lambda: failures.count >= 3, timeout=60)
         write_in_another_process(url, 10)
         wait_until(lambda: effects(db) == [10], timeout=60)
+
+
+def test_a_listener_started_while_the_database_refuses_it_listens_once_it_is_back(pg_settings):
+    """A worker that starts before its database does: the listener's first attempts fail, it
+    keeps retrying, and once it listens a commit in another process sets its wake-up."""
+    url = pg_settings("automation").database_url
+    make_session_factory(url)  # the test's tables, while connections are allowed
+    stop, woken = threading.Event(), wakeup.Wakeup()
+    listener = wakeup.OutboxListener(make_engine(url), woken, stop)
+    try:
+        with warnings_of(wakeup.__name__) as failures, refused_connections(url):
+            listener.start()
+            wait_until(lambda: failures.count >= 2, timeout=60)
+            assert not listener.listening.is_set()
+        wait_until(listener.listening.is_set, timeout=60)
+        woken.clear()
+        write_in_another_process(url, 11)
+        wait_until(lambda: woken._event.is_set(), timeout=WOKEN_WITHIN)
+    finally:
+        stop.set()
+        listener.join(30)
+    assert not listener.thread.is_alive()
