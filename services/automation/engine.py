@@ -19,13 +19,13 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
+from services.automation.decision_rows import write_decisions
 from services.automation.directory import Directory
 from services.automation.facts import Views, insert_for, record_customer
 from services.automation.models import ActionRequest, CustomerFacts, Decision, Firing, Rule
 from services.automation.rulebook import AnyRule, Book, current_settings, kinds_read
 from services.automation.rules.interpreter import evaluate, holds, plain
-from shared.copying import copy_rows
-from shared.db import OutboxItem, UnitOfWork, table_of, utcnow
+from shared.db import OutboxItem, UnitOfWork, utcnow
 from shared.logging import correlated
 from shared.service_client import ServiceUnavailable
 
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 MAX_DEPTH = 3
 """Evaluations a chain of rule actions may reach: the triggering fact's, and two more."""
 ACTION_REQUESTED = "automation.action_requested"
-COPY_FROM = 10
-"""Rows from which decisions and chains are written by COPY rather than INSERT."""
 
 # Why a rule did or did not fire, as the decisions log says it.
 FIRED = "fired"
@@ -203,8 +201,8 @@ class Evaluation:
         return known
 
     def finish(self) -> int:
-        """The run's decisions, logged; the actions of those that fired, requested (one
-        statement each for the decisions and the chains); how many decisions."""
+        """The run's decisions, logged; the actions of those that fired, requested (the
+        decisions and the chains by one statement); how many decisions."""
         pending, self._pending = self._pending, []
         session = self.uow.session
         first = first_firings(
@@ -244,24 +242,11 @@ class Evaluation:
                     "evaluated_at": now,
                 }
             )
-        _insert_rows(session, Decision, decisions)
-        _insert_rows(session, ActionRequest, chains)
+        write_decisions(session, decisions, chains)
         if actions:
             # Each under its own trigger's correlation id; the run's actions in one COPY.
             self.uow.emit_many(ACTION_REQUESTED, actions)
         return len(decisions)
-
-
-def _insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Rows (their ids left to the database): a run's many in one COPY on PostgreSQL, a few
-    (or on another database) by one INSERT (COPY's extra round trips cost more for a few)."""
-    if not rows:
-        return
-    table = table_of(model)
-    if len(rows) >= COPY_FROM and session.get_bind().dialect.name == "postgresql":
-        copy_rows(session, table.name, list(rows[0]), rows)
-    else:
-        session.execute(insert(table), rows)
 
 
 def first_firings(
