@@ -22,7 +22,7 @@ from services.notifications import bulk, defaults
 from services.notifications.models import CustomerContact, Delivery, Template
 from shared.db import UnitOfWork, table_of, utcnow
 from shared.events.consumer import Handler, batch_handler
-from shared.events.envelope import CloudEvent
+from shared.events.envelope import CloudEvent, parse_time
 from shared.events.registry import load_data
 
 ADMIN_KEY = "registration.pending_approval"
@@ -253,7 +253,9 @@ def _loaded(event: CloudEvent) -> dict[str, Any]:
 
 
 def _time(event: CloudEvent) -> datetime:
-    moment: datetime = _EVENT_TIME.deserialize(event.time)
+    moment: datetime | None = parse_time(event.time)  # as the envelope was checked with
+    if moment is None:
+        moment = _EVENT_TIME.deserialize(event.time)
     return moment.astimezone(UTC)
 
 

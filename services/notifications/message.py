@@ -58,25 +58,24 @@ def header_text(value: str) -> str:
     return _HEADER_UNSAFE.sub(" ", value).strip()
 
 
+@functools.lru_cache(maxsize=1024)
 def _encoded(value: str) -> str:
     """A header's value as it is when short ASCII, else as RFC 2047 base64 words of whole
-    characters, one a line (`email.header.Header` does the same ten times slower)."""
+    characters, one a line (`email.header.Header` does the same ten times slower); the same
+    few subjects come back email after email, so each is encoded once."""
     if len(value) < 64 and _PLAIN_HEADER.fullmatch(value) and "=?" not in value:
         return value
-    words: list[str] = []
-    chunk: list[str] = []
-    size = 0
-    for character in value:
-        length = len(character.encode("utf-8"))
-        if size + length > _WORD_BYTES:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(character)
-        size += length
-    words.append("".join(chunk))
+    data = value.encode("utf-8")
+    words: list[bytes] = []
+    start = 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # not within a character
+            end -= 1
+        words.append(data[start:end])
+        start = end
     return "\r\n ".join(
-        "=?utf-8?b?" + binascii.b2a_base64(word.encode("utf-8"), newline=False).decode() + "?="
-        for word in words
+        "=?utf-8?b?" + binascii.b2a_base64(word, newline=False).decode() + "?=" for word in words
     )
 
 
