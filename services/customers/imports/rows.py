@@ -20,6 +20,7 @@ import marshmallow as ma
 from sqlalchemy import JSON, ColumnElement, Text, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
+from services.customers.imports.copy_text import copy_line
 from services.customers.imports.fast_load import fast_load
 from services.customers.imports.models import ImportEmail, ImportJob
 from services.customers.imports.parsing import Row
@@ -39,15 +40,31 @@ PHONE_FIELDS = ("position", "number", "type", "sms", "whatsapp", "viber")
 CONSENT_FIELDS = ("channel", "granted", "source", "obtained_at", "recorded_by", "recorded_at")
 
 
+STAGED_COLUMNS = (*CUSTOMER_COLUMNS, "phones", "lists", "consents")
+"""What `NewRecord.staged` holds, in this order."""
+
+
 @dataclass(frozen=True)
 class NewRecord:
-    """What a valid row writes: the customer's columns, its phones, newsletter lists and consent
-    records (plain values: made in a worker process, they travel pickled)."""
+    """What a valid row writes (plain values: made in a checking process, they travel pickled):
+    on PostgreSQL, `staged`, the customer's columns, phones, newsletter lists and consent
+    records as one line of the staging table's COPY text (`STAGED_COLUMNS`), the worker's
+    COPY writing it as it is; elsewhere, those as `columns`, `phones`, `lists`, `consents`."""
 
-    columns: dict[str, Any]
-    phones: list[dict[str, Any]]
-    lists: list[str]
-    consents: list[dict[str, Any]]
+    key: str | None
+    """The email key (None without an email)."""
+    staged: str | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+    phones: list[dict[str, Any]] = field(default_factory=list)
+    lists: list[str] = field(default_factory=list)
+    consents: list[dict[str, Any]] = field(default_factory=list)
+
+    def staged_line(self) -> str:
+        """`staged`, or the same line made from the plain values."""
+        if self.staged is not None:
+            return self.staged
+        values = map(self.columns.__getitem__, CUSTOMER_COLUMNS)
+        return copy_line((*values, self.phones, self.lists, self.consents))
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ def check_rows(
     # Held while checking: `new_customer`'s check of each row's status finds them in the
     # session's identity map (weakly referenced) instead of asking the database every row.
     statuses = session.scalars(select(Status)).all()
+    staged = dialect_name(session) == "postgresql"
     checked: list[Checked] = []
     for row in rows:
         if row.error is not None:
@@ -121,13 +139,17 @@ def check_rows(
                 Checked(email=email, key=email_key(email), new_errors=profile_errors(exc))
             )
             continue
-        record = NewRecord(
-            columns=_values(customer, CUSTOMER_COLUMNS),
-            phones=[_values(phone, PHONE_FIELDS) for phone in customer.phones],
-            lists=[subscription.list_name for subscription in customer.newsletter_lists],
-            consents=[_values(record, CONSENT_FIELDS) for record in consents],
-        )
-        checked.append(Checked(email=email, key=email_key(email), new=record))
+        key = email_key(email)
+        columns = _values(customer, CUSTOMER_COLUMNS)
+        phones = [_values(phone, PHONE_FIELDS) for phone in customer.phones]
+        lists = [subscription.list_name for subscription in customer.newsletter_lists]
+        records = [_values(record, CONSENT_FIELDS) for record in consents]
+        if staged:
+            line = copy_line((*columns.values(), phones, lists, records))
+            checked.append(Checked(email=email, key=key, new=NewRecord(key, staged=line)))
+        else:
+            record = NewRecord(key, None, columns, phones, lists, records)
+            checked.append(Checked(email=email, key=key, new=record))
     del statuses
     return checked
 

@@ -206,10 +206,8 @@ def import_chunk(
         written = write_new_customers(uow, chunk.new, now)
     # A new customer whose email another request took meanwhile is known now: skipped.
     lost = [item for item in chunk.new if item.row.number not in written]
-    taken = known_customers(session, [item.record.columns["email_key"] for item in lost])
-    outcomes = [
-        _outcome(job, item.row, "skipped", taken[item.record.columns["email_key"]]) for item in lost
-    ]
+    taken = known_customers(session, [item.record.key or "" for item in lost])
+    outcomes = [_outcome(job, item.row, "skipped", taken[item.record.key or ""]) for item in lost]
     for known in chunk.known:
         if job.on_duplicate != "update":
             outcomes.append(_outcome(job, known.row, "skipped", known.customer_id))

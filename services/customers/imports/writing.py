@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,8 +36,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
+from services.customers.imports.copy_text import copy_value
 from services.customers.imports.models import ImportEmail
-from services.customers.imports.rows import CUSTOMER_COLUMNS, NewCustomer
+from services.customers.imports.rows import CUSTOMER_COLUMNS, STAGED_COLUMNS, NewCustomer
 from services.customers.models import (
     ConsentRecord,
     Customer,
@@ -56,6 +56,8 @@ IMPORT = "import"
 
 CUSTOMERS = table_of(Customer)
 EXTRA = ("row", "phones", "lists", "consents", "tag_ids")
+COPY_LINES = 1_000
+"""Staging rows written to the COPY at once."""
 STAGING = Table(
     "customer_import_staging",
     MetaData(),
@@ -106,11 +108,15 @@ def _write_postgresql(uow: UnitOfWork, new: Sequence[NewCustomer], now: datetime
     connection = session.connection()
     STAGING.create(connection)
     cursor: Any = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    columns = ", ".join(f'"{name}"' for name in (*CUSTOMER_COLUMNS, *EXTRA))
-    tag_ids_json: dict[tuple[uuid.UUID, ...], str] = {}
+    columns = ", ".join(f'"{name}"' for name in (*STAGED_COLUMNS, "row", "tag_ids"))
+    tag_ids_text: dict[tuple[uuid.UUID, ...], str] = {}
     with cursor, cursor.copy(f"COPY {STAGING.name} ({columns}) FROM STDIN") as copy:
-        for item in new:
-            copy.write_row(_staged_row(item, tag_ids_json))
+        for start in range(0, len(new), COPY_LINES):
+            copy.write(
+                "".join(
+                    _staged_line(item, tag_ids_text) for item in new[start : start + COPY_LINES]
+                )
+            )
     staging = STAGING
     inserted = (
         postgresql.insert(CUSTOMERS)
@@ -186,47 +192,14 @@ def _tag_postgresql(uow: UnitOfWork, now: datetime) -> None:
     emit_in_sql(uow, "customer.tagged", tagging_events(links, staging, IMPORT), links)
 
 
-def _staged_row(item: NewCustomer, tag_ids_json: dict[tuple[uuid.UUID, ...], str]) -> list[Any]:
-    """A staging row: the customer's columns (`CUSTOMER_COLUMNS`, JSON ones as their text),
-    then `EXTRA` (a chunk's rows share a few sets of tags: each set's JSON is made once, in
-    `tag_ids_json`)."""
-    record = item.record
-    row = list(map(record.columns.__getitem__, CUSTOMER_COLUMNS))
-    for position in _JSON_POSITIONS:
-        if (value := row[position]) is not None:
-            row[position] = _json_text(value)
+def _staged_line(item: NewCustomer, tag_ids_text: dict[tuple[uuid.UUID, ...], str]) -> str:
+    """A staging row in COPY text: the record's `staged` line (made where the row was checked),
+    its row number and its tags' ids (a chunk's rows share a few sets of tags: each set's text
+    is made once, in `tag_ids_text`)."""
     tag_ids = tuple(item.tag_ids)
-    if (tags := tag_ids_json.get(tag_ids)) is None:
-        tags = tag_ids_json[tag_ids] = json.dumps([str(tag_id) for tag_id in tag_ids])
-    row += (
-        item.row.number,
-        json.dumps(record.phones),
-        _json_text(record.lists),
-        _json_text(record.consents),
-        tags,
-    )
-    return row
-
-
-_JSON_POSITIONS = tuple(
-    position for position, column in enumerate(CUSTOMERS.columns) if isinstance(column.type, JSON)
-)
-"""Where the customer's JSON columns are in `CUSTOMER_COLUMNS` (COPY takes their text)."""
-
-
-def _json_text(value: Any) -> str:
-    """A JSON value as COPY takes it (the empty list and object, most rows' own, made once)."""
-    if not value and isinstance(value, list | dict):
-        return "[]" if isinstance(value, list) else "{}"
-    return json.dumps(value, default=_json_value)
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | uuid.UUID):
-        return str(value)
-    return value
+    if (tags := tag_ids_text.get(tag_ids)) is None:
+        tags = tag_ids_text[tag_ids] = copy_value([str(tag_id) for tag_id in tag_ids])
+    return f"{item.record.staged_line()}\t{item.row.number}\t{tags}\n"
 
 
 # --- SQLite (and any other backend) -------------------------------------------------------------
