@@ -314,24 +314,56 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
+@dataclass
+class _Compiled:
+    """A compiled template; when it reads no variable (`constant`), its output by locale."""
+
+    template: Any
+    constant: bool
+    outputs: dict[str, str]
+
+
 class TemplateCache:
-    """Compiled templates by (key, language, version, part): compiled once per version."""
+    """Compiled templates by (key, language, version, part): compiled once per version. A
+    template that reads no variable (a subject, often) renders the same text every time: it is
+    rendered once per locale, within the limits, and that text reused."""
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self._compiled: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._compiled: OrderedDict[tuple[Any, ...], _Compiled] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, identity: tuple[Any, ...], source: str, html: bool) -> Any:
         """The compiled template of this identity, compiling `source` the first time."""
+        return self._entry(identity, source, html).template
+
+    def render(
+        self,
+        identity: tuple[Any, ...],
+        source: str,
+        html: bool,
+        variables: Mapping[str, Any],
+        locale: str,
+        limits: RenderLimits,
+    ) -> str:
+        """The template of this identity rendered (`render`), compiling it the first time."""
+        entry = self._entry(identity, source, html)
+        if not entry.constant:
+            return render(entry.template, variables, locale, limits)
+        output = entry.outputs.get(locale)
+        if output is None:  # a failed render is not kept: it fails again next time
+            output = entry.outputs[locale] = render(entry.template, variables, locale, limits)
+        return output
+
+    def _entry(self, identity: tuple[Any, ...], source: str, html: bool) -> _Compiled:
         with self._lock:
-            compiled = self._compiled.get(identity)
-            if compiled is not None:
+            entry = self._compiled.get(identity)
+            if entry is not None:
                 self._compiled.move_to_end(identity)
-                return compiled
-        compiled = compile_template(source, html)
+                return entry
+        entry = _Compiled(compile_template(source, html), not used_variables(source), {})
         with self._lock:
-            self._compiled[identity] = compiled
+            self._compiled[identity] = entry
             while len(self._compiled) > self.size:
                 self._compiled.popitem(last=False)
-        return compiled
+        return entry

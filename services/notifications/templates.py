@@ -265,8 +265,10 @@ class TemplateResolver:
             sources = {part: getattr(shipped, part) for part in PARTS}
         identity = (defaults.family_of(key) if row is None else key, choice.language, version)
         rendered = {
-            part: render(
-                self.cache.get((*identity, part), sources[part], part == "body_html"),
+            part: self.cache.render(
+                (*identity, part),
+                sources[part],
+                part == "body_html",
                 variables,
                 choice.language,
                 self.limits,

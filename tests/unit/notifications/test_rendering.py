@@ -110,6 +110,38 @@ def test_a_template_is_compiled_once_per_version() -> None:
     assert cache.get(("k", "en", 2, "subject"), "Hi {{ x }}", html=False) is not first
 
 
+def test_a_template_reading_no_variable_is_rendered_once_per_locale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import services.notifications.rendering as rendering
+
+    calls: list[str] = []
+
+    def counted(template: Any, variables: Any, locale: str, limits: RenderLimits) -> str:
+        calls.append(locale)
+        return render(template, variables, locale, limits)
+
+    monkeypatch.setattr(rendering, "render", counted)
+    cache = TemplateCache()
+    subject = ("k", "fr", 1, "subject")
+    source = "{{ '2026-01-02' | date }} {% for n in range(2) %}{{ n }}{% endfor %}"
+    texts = {cache.render(subject, source, False, {"x": n}, "fr", LIMITS) for n in range(3)}
+    assert texts == {"2 janvier 2026 01"} and calls == ["fr"]
+    assert cache.render(subject, source, False, {}, "en", LIMITS) == "January 2, 2026 01"
+    body = ("k", "fr", 1, "body_text")
+    outputs = [cache.render(body, "Hi {{ x }}", False, {"x": n}, "fr", LIMITS) for n in range(3)]
+    assert outputs == ["Hi 0", "Hi 1", "Hi 2"] and len(calls) == 5
+
+
+def test_a_constant_template_past_the_limits_fails_every_time() -> None:
+    cache = TemplateCache()
+    identity = ("k", "en", 1, "subject")
+    source = "{% for n in range(300) %}{{ 'x' * 10 }}{% endfor %}"
+    for _ in range(2):
+        with pytest.raises(RenderLimitExceeded):
+            cache.render(identity, source, False, {}, "en", RenderLimits(max_chars=1_000))
+
+
 class _Collecting:
     """A value whose rendering runs a full garbage collection over many live objects, as the
     interpreter may do in the middle of any render of a busy worker."""
