@@ -12,8 +12,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, select, update
 
-from services.registration import audit
-from services.registration.models import Account, AuthEvent, Device, RefreshToken
+from services.registration import audit, throttle
+from services.registration.models import Account, AuthEvent, Device, RefreshToken, ThrottleHit
 
 EMAIL_ASKED = "registration.email_confirmation_requested"
 
@@ -160,3 +160,28 @@ def test_without_a_key_to_sign_with_a_known_device_gets_a_503_and_nothing_is_wri
             select(RefreshToken).where(RefreshToken.account_id == signed["customer_id"])
         ).all()
     assert len(tokens) == 1
+
+
+def test_a_success_from_a_known_device_forgets_the_account_failures(
+    app: Flask,
+    configure: Callable[..., Any],
+    sign_up: Callable[..., dict[str, Any]],
+    log_in: Callable[..., Any],
+) -> None:
+    configure(email_validation="none")
+    signed = sign_up()
+    assert log_in(signed["email"]).status_code == 200
+    for _ in range(2):
+        assert log_in(signed["email"], "not the password at all").status_code == 401
+
+    def failures() -> list[str]:
+        with app.extensions["crm"].session_factory() as session:
+            return list(
+                session.scalars(
+                    select(ThrottleHit.bucket).where(ThrottleHit.key == signed["email"].lower())
+                )
+            )
+
+    assert failures() == [throttle.LOGIN_ACCOUNT] * 2
+    assert log_in(signed["email"]).status_code == 200
+    assert failures() == []
