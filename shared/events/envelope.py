@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -142,8 +143,14 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def parse_envelope(body: Any) -> CloudEvent:
-    """The event in a decoded message body, or InvalidEvent saying what is wrong with it."""
+def parse_envelope(
+    body: Any, load: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+) -> CloudEvent:
+    """The event in a decoded message body, or InvalidEvent saying what is wrong with it.
+
+    With `load`, the event's `loaded` is `load(type, data)`, called once the envelope is valid
+    (it raises InvalidEvent for data its type refuses).
+    """
     if not isinstance(body, dict):
         raise InvalidEvent("the body is not a JSON object")
     errors = envelope_errors(body)
@@ -157,6 +164,7 @@ def parse_envelope(body: Any) -> CloudEvent:
         data=body["data"],
         subject=body.get("subject"),
         correlationid=_correlation(body.get("correlationid")),
+        loaded=None if load is None else load(body["type"], body["data"]),
     )
 
 

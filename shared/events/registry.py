@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -54,5 +53,4 @@ def parse_event(body: Any) -> CloudEvent:
 
     Its `loaded` holds the data as the type's schema loaded it: what handlers act on.
     """
-    event = parse_envelope(body)
-    return dataclasses.replace(event, loaded=load_data(event.type, event.data))
+    return parse_envelope(body, load=load_data)
