@@ -5,13 +5,14 @@ object costs more than the statement)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import TextClause, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -51,19 +52,6 @@ _LOCK = (
     ).columns(*CustomerFacts.__table__.columns)  # type: ignore[attr-defined]
 )
 
-_WRITE = text(
-    "UPDATE customer_facts AS f SET "
-    + ", ".join(
-        f"{name} = CAST(w.{name} AS json)" if name == "profile" else f"{name} = w.{name}"
-        for name in WRITTEN
-    )
-    + " FROM unnest(CAST(:customer_id AS uuid[]), "
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in WRITTEN.items())
-    + ") AS w(customer_id, "
-    + ", ".join(WRITTEN)
-    + ") WHERE f.customer_id = w.customer_id"
-)
-
 
 def lock_rows(
     session: Session, ids: list[uuid.UUID], since: Mapping[uuid.UUID, datetime]
@@ -78,17 +66,37 @@ def lock_rows(
 
 
 def write_rows(session: Session, rows: Iterable[CustomerFacts]) -> None:
-    """The rows a run changed, written by one statement, then held by the session as written
-    (its flush has nothing left to write for them)."""
-    changed = [row for row in rows if inspect(row).modified]
-    if not changed:
+    """The rows a run changed, written by one statement (the columns some row changed), then
+    held by the session as written (its flush has nothing left to write for them)."""
+    changed = {row: inspect(row).committed_state for row in rows if inspect(row).modified}
+    names = [name for name in WRITTEN if any(name in was for was in changed.values())]
+    if not names:
         return
-    changed.sort(key=lambda row: row.customer_id)  # the order they were locked in
-    values: dict[str, list[Any]] = {"customer_id": [row.customer_id for row in changed]}
-    for name in WRITTEN:
-        values[name] = [getattr(row, name) for row in changed]
-    values["profile"] = [json.dumps(profile) for profile in values["profile"]]
-    session.execute(_WRITE, values)
-    for row in changed:
-        for name in WRITTEN:
+    objects = sorted(changed, key=lambda row: row.customer_id)  # the order they were locked in
+    values: dict[str, list[Any]] = {"customer_id": [row.customer_id for row in objects]}
+    for name in names:
+        column = [getattr(row, name) for row in objects]
+        values[name] = [json.dumps(v) for v in column] if name == "profile" else column
+    with session.no_autoflush:  # the flush would write them one by one first
+        session.execute(_statement(tuple(names)), values)
+    for row in objects:
+        for name in names:
             set_committed_value(row, name, getattr(row, name))
+
+
+@functools.cache
+def _statement(names: tuple[str, ...]) -> TextClause:
+    """The UPDATE of these columns from one array each (one per set of columns a run changes:
+    a few in all)."""
+    return text(
+        "UPDATE customer_facts AS f SET "
+        + ", ".join(
+            f"{name} = CAST(w.{name} AS json)" if name == "profile" else f"{name} = w.{name}"
+            for name in names
+        )
+        + " FROM unnest(CAST(:customer_id AS uuid[]), "
+        + ", ".join(f"CAST(:{name} AS {WRITTEN[name]}[])" for name in names)
+        + ") AS w(customer_id, "
+        + ", ".join(names)
+        + ") WHERE f.customer_id = w.customer_id"
+    )
