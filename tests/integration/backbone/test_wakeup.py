@@ -335,3 +335,30 @@ def test_a_listener_started_while_the_database_refuses_it_listens_once_it_is_bac
         stop.set()
         listener.join(30)
     assert not listener.thread.is_alive()
+
+
+def test_a_relay_started_while_the_database_refuses_it_relays_once_it_is_back(
+    pg_settings, amqp_url, unique
+):
+    """A worker that starts before its database does: the relay's first rounds fail, it keeps
+    retrying, and relays what commits once the database is back."""
+    url = pg_settings("automation").database_url
+    db = make_session_factory(url)  # the test's tables, while connections are allowed
+    publisher = EventPublisher(make_connection(amqp_url))
+    relay = ObservedRelay(db, publisher, "test")
+    consumer = start_consumer(amqp_url, unique("svc"), db)
+    stop = thread = None
+    try:
+        with warnings_of(OutboxRelay.__module__) as failures, refused_connections(url):
+            end_every_session(url)
+            stop, thread = run_relay(relay)
+            wait_until(lambda: failures.count >= 2, timeout=60)
+        write_in_another_process(url, 12)
+        wait_until(lambda: effects(db) == [12], timeout=60)
+    finally:
+        if stop is not None and thread is not None:
+            stop.set()
+            thread.join(30)
+        stop_consumer(*consumer)
+        publisher.close()
+    assert thread is not None and not thread.is_alive()
