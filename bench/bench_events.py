@@ -6,7 +6,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -464,9 +464,36 @@ def run_raw(amqp_url: str, count: int, timeout: float) -> Run:
 TRANSACTION_BLOCK = 25  # transactions each side runs in turn, so that the load drifts alike
 
 
-def run_dispatch_only(database_url: str, count: int) -> tuple[float, float, float]:
-    """Transactions/s of EventDispatcher.dispatch without a broker (the handler through
-    `execute_rows`, and through `session.execute`), and of the same SQL raw.
+@dataclass
+class Transactions:
+    """Consumer transactions of one kind: how many, their wall-clock and CPU seconds."""
+
+    count: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def rate(self) -> float:
+        """Transactions per second."""
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    def cpu_microseconds(self) -> float:
+        """This process's CPU time per transaction (the client's side of it), in µs."""
+        return self.cpu_seconds / self.count * 1e6 if self.count else 0.0
+
+    def add(self, count: int, run: Callable[..., None], *args: Any) -> None:
+        """Time `run(*args)`, `count` transactions."""
+        started, cpu_started = time.perf_counter(), time.process_time()
+        run(*args)
+        self.seconds += time.perf_counter() - started
+        self.cpu_seconds += time.process_time() - cpu_started
+        self.count += count
+
+
+def run_dispatch_only(
+    database_url: str, count: int
+) -> tuple[Transactions, Transactions, Transactions]:
+    """EventDispatcher.dispatch without a broker (the handler through `execute_rows`, and
+    through `session.execute`), and the same SQL raw: one transaction per event.
 
     The three take turns, a block of transactions each, so that a neighbour's load on the
     machine weighs on each alike rather than on whichever happened to run during it.
@@ -484,7 +511,7 @@ def run_dispatch_only(database_url: str, count: int) -> tuple[float, float, floa
     ]
     url = make_url(database_url)
     say(f"events: {count:,} consumer transactions alone each, ours, through the session, raw")
-    seconds = [0.0, 0.0, 0.0]
+    ours_tx, session_tx, raw_tx = Transactions(), Transactions(), Transactions()
     try:
         with psycopg.connect(
             host=url.host,
@@ -495,27 +522,24 @@ def run_dispatch_only(database_url: str, count: int) -> tuple[float, float, floa
         ) as connection:
             for first in range(0, count, TRANSACTION_BLOCK):
                 block = range(first, min(first + TRANSACTION_BLOCK, count))
-                seconds[0] += _dispatch_each(ours, [events[n] for n in block])
-                seconds[1] += _dispatch_each(through_session, [events[count + n] for n in block])
-                seconds[2] += _raw_transactions(connection, len(block))
+                firsts, seconds = [events[n] for n in block], [events[count + n] for n in block]
+                ours_tx.add(len(block), _dispatch_each, ours, firsts)
+                session_tx.add(len(block), _dispatch_each, through_session, seconds)
+                raw_tx.add(len(block), _raw_transactions, connection, len(block))
     finally:
         engine.dispose()
-    rate_ours, rate_session, rate_raw = (count / s if s > 0 else 0.0 for s in seconds)
-    return rate_ours, rate_session, rate_raw
+    return ours_tx, session_tx, raw_tx
 
 
-def _dispatch_each(dispatcher: EventDispatcher, events: Sequence[CloudEvent]) -> float:
-    """Seconds to dispatch the events one transaction each."""
-    started = time.perf_counter()
+def _dispatch_each(dispatcher: EventDispatcher, events: Sequence[CloudEvent]) -> None:
+    """Dispatch the events, one transaction each."""
     for event in events:
         dispatcher.dispatch(event)
-    return time.perf_counter() - started
 
 
-def _raw_transactions(connection: psycopg.Connection[Any], count: int) -> float:
-    """Seconds for `count` transactions of raw psycopg doing the consumer's work: the inbox
-    insert for idempotency, the projection upsert, the commit."""
-    started = time.perf_counter()
+def _raw_transactions(connection: psycopg.Connection[Any], count: int) -> None:
+    """`count` transactions of raw psycopg doing the consumer's work: the inbox insert for
+    idempotency, the projection upsert, the commit."""
     for _ in range(count):
         event_id, tag_id = uuid.uuid4(), uuid.uuid4()
         connection.execute(
@@ -532,7 +556,6 @@ def _raw_transactions(connection: psycopg.Connection[Any], count: int) -> float:
             (tag_id, "bench", "#3366cc"),
         )
         connection.commit()
-    return time.perf_counter() - started
 
 
 def bench_events() -> list[Result]:
@@ -546,9 +569,7 @@ def bench_events() -> list[Result]:
     database_url = fresh_database(DATABASE)
     raw = run_raw(amqp_url, count, timeout)
     ours, write_seconds = run_ours(amqp_url, database_url, count, timeout)
-    dispatch_rate, through_session_rate, raw_sql_rate = run_dispatch_only(
-        database_url, transactions
-    )
+    dispatched, through_session, raw_sql = run_dispatch_only(database_url, transactions)
     partial = "" if ours.delivered == count else f" (timed out: {ours.delivered:,} delivered)"
     return [
         Result(
@@ -569,20 +590,30 @@ def bench_events() -> list[Result]:
         ),
         Result(
             "consumer transaction alone",
-            dispatch_rate,
+            dispatched.rate(),
             "tx/s",
-            raw_sql_rate,
+            raw_sql.rate(),
             note="EventDispatcher.dispatch of one event, no broker, the handler's upsert through "
             "execute_rows; baseline: the same two statements (inbox insert, projection upsert) "
             "+ commit, raw psycopg",
         ),
         Result(
             "consumer transaction, handler via session",
-            through_session_rate,
+            through_session.rate(),
             "tx/s",
-            raw_sql_rate,
+            raw_sql.rate(),
             note="the same, the handler's upsert through session.execute (handlers that do not "
             "use execute_rows)",
+        ),
+        Result(
+            "consumer transaction CPU",
+            dispatched.cpu_microseconds(),
+            "us/tx",
+            raw_sql.cpu_microseconds(),
+            higher_is_better=False,
+            note="this process's CPU per transaction, ours (execute_rows) vs raw psycopg: the "
+            "part of the ratio above that is ours, whatever the disk's commit time; via "
+            f"session.execute: {through_session.cpu_microseconds():.0f} us/tx",
         ),
         Result(
             "outbox write (emit, 4 units of work)",
