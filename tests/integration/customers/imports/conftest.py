@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from services.customers.imports import runner
+from services.customers.models import Customer
 from services.customers.tagging.tags_client import RemoteTagsCatalogue
 from shared.settings import Settings
 from tests.integration.customers.conftest import closed_port
@@ -74,6 +76,39 @@ def work(app: Flask, tags: CountingCatalogue) -> Callable[..., int]:
         return runner.run_queued_imports(app.extensions["crm"].uow, chunk_size, lambda: tags, "FR")
 
     return _work
+
+
+@pytest.fixture
+def run_import(
+    app: Flask,
+    client: FlaskClient,
+    importer: Headers,
+    tags: CountingCatalogue,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Callable[..., dict[str, Any]]:
+    """Upload a file, run the worker's import job (in `processes` checking processes if any,
+    chunks of `chunk_size` rows), and answer `GET /customers/imports/{id}`."""
+
+    def _run_import(
+        data: bytes, query: str = "", chunk_size: int = 2, processes: int = 0
+    ) -> dict[str, Any]:
+        answer = upload(client, importer, data, query)
+        assert answer.status_code == 202, answer.json
+        if processes:
+            monkeypatch.setattr(runner, "PROCESSES_ABOVE", 0)
+        uow = app.extensions["crm"].uow
+        runner.run_queued_imports(uow, chunk_size, lambda: tags, "FR", processes=processes)
+        job = client.get(f"/customers/imports/{answer.json['id']}", headers=importer).json
+        assert isinstance(job, dict)
+        return job
+
+    return _run_import
+
+
+def stored_customers(app: Flask) -> list[Customer]:
+    """Every customer in the database, oldest first."""
+    with app.extensions["crm"].session_factory() as session:
+        return list(session.scalars(select(Customer).order_by(Customer.created_at)))
 
 
 def upload(client: FlaskClient, headers: Headers, data: bytes, query: str = "") -> Any:

@@ -14,21 +14,17 @@ from sqlalchemy import func, select
 
 from services.customers.imports import runner, writing
 from services.customers.imports.models import ImportJob
-from services.customers.models import ConsentRecord, Customer, CustomerTag
+from services.customers.models import CustomerTag
 from shared.db import utcnow
 from tests.integration.customers.imports.conftest import (
     TAGS_DOWN,
     CountingCatalogue,
     Headers,
+    stored_customers,
     upload,
 )
 
 pytestmark = pytest.mark.needs_postgres
-
-
-def customers(app: Flask) -> list[Customer]:
-    with app.extensions["crm"].session_factory() as session:
-        return list(session.scalars(select(Customer).order_by(Customer.created_at)))
 
 
 GOOD_AND_BAD = (
@@ -71,7 +67,7 @@ def test_an_import_accepts_good_rows_and_reports_bad_ones(
     }
     assert "already on row 1" in next(e["message"] for e in job["errors"] if e["row"] == 3)
 
-    rows = {c.email: c for c in customers(app)}
+    rows = {c.email: c for c in stored_customers(app)}
     assert set(rows) == {"elodie@example.com", "paul@example.com"}
     assert rows["elodie@example.com"].notes == "=1+2"
     assert rows["elodie@example.com"].phones[0].number == "+33612345678"
@@ -101,34 +97,25 @@ def test_errors_csv_gives_the_rejected_rows_back_with_their_reason(
 
 def test_a_dry_run_validates_and_writes_nothing(
     app: Flask,
-    client: FlaskClient,
-    importer: Headers,
-    work: Callable[..., int],
+    run_import: Callable[..., dict[str, Any]],
     tags: CountingCatalogue,
     outbox: Callable[..., list[dict[str, Any]]],
 ) -> None:
-    job_id = upload(client, importer, GOOD_AND_BAD, "?dry_run=true").json["id"]
-    work()
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    job = run_import(GOOD_AND_BAD, "?dry_run=true")
     assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 5)
-    assert customers(app) == []
+    assert stored_customers(app) == []
     assert outbox() == []
     assert tags.calls == []
 
 
 def test_an_email_already_known_is_skipped_by_default(
-    app: Flask, client: FlaskClient, importer: Headers, work: Callable[..., int]
+    app: Flask, run_import: Callable[..., dict[str, Any]]
 ) -> None:
-    upload(client, importer, b"Nom,Email\nOne,one@example.com\n")
-    work()
-    job_id = upload(
-        client, importer, b"Nom,Email\nAgain,ONE@example.com\nTwo,two@example.com\n"
-    ).json["id"]
-    work()
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    run_import(b"Nom,Email\nOne,one@example.com\n")
+    job = run_import(b"Nom,Email\nAgain,ONE@example.com\nTwo,two@example.com\n")
     assert (job["accepted"], job["skipped"], job["rejected"]) == (1, 1, 0)
-    assert sorted(c.last_name for c in customers(app) if c.last_name) == ["One", "Two"]
-    one = next(c for c in customers(app) if c.last_name == "One")
+    assert sorted(c.last_name for c in stored_customers(app) if c.last_name) == ["One", "Two"]
+    one = next(c for c in stored_customers(app) if c.last_name == "One")
     assert job["known_rows"] == [
         {"row": 1, "outcome": "skipped", "customer_id": str(one.id), "changed": None}
     ]
@@ -161,7 +148,7 @@ def test_a_worker_that_died_mid_import_resumes_without_doubling_a_row(
     with pytest.raises(SystemExit):
         work(3)
     # The first chunk (3 rows) is committed; the second is gone with the worker.
-    assert sorted(c.last_name or "" for c in customers(app)) == ["N0", "N1", "N2"]
+    assert sorted(c.last_name or "" for c in stored_customers(app)) == ["N0", "N1", "N2"]
     job = client.get(f"/customers/imports/{job_id}", headers=importer).json
     assert (job["status"], job["processed"], job["accepted"]) == ("running", 3, 3)
     monkeypatch.setattr(runner, "write_new_customers", real_write)
@@ -177,7 +164,7 @@ def test_a_worker_that_died_mid_import_resumes_without_doubling_a_row(
     job = client.get(f"/customers/imports/{job_id}", headers=importer).json
     assert (job["status"], job["total"], job["processed"]) == ("done", 7, 7)
     assert (job["accepted"], job["rejected"], job["skipped"]) == (7, 0, 0)
-    assert sorted(c.last_name or "" for c in customers(app)) == [f"N{i}" for i in range(7)]
+    assert sorted(c.last_name or "" for c in stored_customers(app)) == [f"N{i}" for i in range(7)]
     assert len(outbox("customer.created")) == 7
     assert len(outbox("customer.tagged")) == 7
     assert len(tags.calls) == 1  # the second worker did not ask again
@@ -248,11 +235,9 @@ def test_imports_are_listed(client: FlaskClient, importer: Headers) -> None:
 
 
 def test_on_duplicate_update_applies_each_row_to_the_customer_as_patch_would(
-    app: Flask,
     client: FlaskClient,
-    importer: Headers,
     writer: Headers,
-    work: Callable[..., int],
+    run_import: Callable[..., dict[str, Any]],
     outbox: Callable[..., list[dict[str, Any]]],
 ) -> None:
     acme = client.post(
@@ -271,10 +256,7 @@ def test_on_duplicate_update_applies_each_row_to_the_customer_as_patch_would(
         ",Uno,one@example.com,xx_YY,\n"  # refused as PATCH refuses it: nothing changes
         ",Two,two@example.com,en,\n"
     ).encode()
-    job_id = upload(client, importer, data, "?on_duplicate=update").json["id"]
-    work()
-
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    job = run_import(data, "?on_duplicate=update")
     assert (job["status"], job["on_duplicate"]) == ("done", "update")
     assert (job["accepted"], job["updated"], job["skipped"], job["rejected"]) == (1, 1, 0, 1)
     assert [(e["row"], e["field"]) for e in job["errors"]] == [(2, "language")]
@@ -327,48 +309,32 @@ def test_the_events_of_an_import_are_those_of_post_customers(
 @pytest.mark.parametrize("tags_base_url", [TAGS_DOWN], indirect=True)
 def test_with_the_tags_service_down_an_import_with_tags_fails_whole_and_writes_nothing(
     app: Flask,
-    client: FlaskClient,
-    importer: Headers,
-    work: Callable[..., int],
+    run_import: Callable[..., dict[str, Any]],
     outbox: Callable[..., list[dict[str, Any]]],
 ) -> None:
     data = b"Nom,Email,Tags\nLi,li@example.com,VIP\nMo,mo@example.com,\n"
-    job_id = upload(client, importer, data).json["id"]
-    assert work() == 1
-
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    job = run_import(data)
     assert (job["status"], job["processed"], job["accepted"]) == ("failed", 0, 0)
     assert "tags" in job["error"] and "try again" in job["error"]
-    assert customers(app) == []
+    assert stored_customers(app) == []
     assert outbox() == []
 
 
 @pytest.mark.parametrize("tags_base_url", [TAGS_DOWN], indirect=True)
 def test_with_the_tags_service_down_an_import_without_tags_goes_in(
-    client: FlaskClient, importer: Headers, work: Callable[..., int]
+    run_import: Callable[..., dict[str, Any]],
 ) -> None:
-    job_id = upload(client, importer, b"Nom,Email\nLi,li@example.com\n").json["id"]
-    work()
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    job = run_import(b"Nom,Email\nLi,li@example.com\n")
     assert (job["status"], job["accepted"]) == ("done", 1)
 
 
 def test_rows_checked_in_processes_of_their_own_give_the_same_import(
-    app: Flask,
-    client: FlaskClient,
-    importer: Headers,
-    tags: CountingCatalogue,
-    monkeypatch: pytest.MonkeyPatch,
+    app: Flask, run_import: Callable[..., dict[str, Any]]
 ) -> None:
-    monkeypatch.setattr(runner, "PROCESSES_ABOVE", 0)
-    job_id = upload(client, importer, GOOD_AND_BAD).json["id"]
-    uow = app.extensions["crm"].uow
-    assert runner.run_queued_imports(uow, 3, lambda: tags, "FR", processes=2) == 1
-
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
+    job = run_import(GOOD_AND_BAD, chunk_size=3, processes=2)
     assert (job["status"], job["accepted"], job["rejected"]) == ("done", 2, 5)
     assert {(e["row"], e["field"]) for e in job["errors"]} >= {(2, "email"), (4, "language")}
-    rows = {c.email: c for c in customers(app)}
+    rows = {c.email: c for c in stored_customers(app)}
     assert rows["elodie@example.com"].phones[0].number == "+33612345678"
 
 
@@ -379,63 +345,3 @@ def test_the_size_limit_comes_from_the_environment(
     answer = upload(client, importer, b"Nom\n" + b"x\n" * 30)
     assert answer.status_code == 422
     assert "limit of 50 bytes" in answer.json["message"]
-
-
-def test_a_row_that_records_consent_switches_its_channels_on_with_their_records(
-    app: Flask, client: FlaskClient, importer: Headers, work: Callable[..., int]
-) -> None:
-    data = (
-        "Nom,Email,Téléphone,email_consent,newsletter_lists,consent.source,consent.obtained_at\n"
-        "Li,li@example.com,+33 6 11 22 33 44,oui,news|offers,signed form,2026-01-02T10:00:00Z\n"
-        "Mo,mo@example.com,,oui,,,\n"
-    ).encode()
-    job_id = upload(client, importer, data).json["id"]
-    work()
-
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
-    assert (job["accepted"], job["rejected"]) == (2, 0)
-    li, mo = customers(app)
-    assert li.email_consent and li.phones[0].number == "+33611223344"
-    # No consent record on its row: every channel off, as POST /customers does.
-    assert not mo.email_consent
-    assert sorted(s.list_name for s in li.newsletter_lists) == ["news", "offers"]
-    with app.extensions["crm"].session_factory() as session:
-        records = session.execute(select(ConsentRecord.channel, ConsentRecord.source)).all()
-    assert [tuple(r) for r in records] == [("email", "signed form")]
-
-
-def test_custom_fields_are_columns_headed_by_their_key_validated_by_their_definitions(
-    app: Flask,
-    client: FlaskClient,
-    importer: Headers,
-    work: Callable[..., int],
-    make_token: Callable[..., Headers],
-) -> None:
-    admin = make_token("customers:read", "settings:write")
-    for body in (
-        {"key": "loyalty", "label": "Fidélité", "type": "choice", "options": ["silver", "gold"]},
-        {"key": "visits", "label": "Visites", "type": "number"},
-        {"key": "vip_since", "label": "VIP depuis", "type": "date"},
-    ):
-        assert client.post("/customers/fields", json=body, headers=admin).status_code == 201
-    data = (
-        b"Nom;Email;Loyalty;visits;vip_since\n"
-        b"Li;li@example.com;gold;12;2024-03-01\n"
-        b"Mo;mo@example.com;bronze;3;\n"  # not an option
-        b"Bo;bo@example.com;;many;\n"  # not a number
-        b"Al;al@example.com;;;\n"
-    )
-    job_id = upload(client, importer, data).json["id"]
-    work()
-
-    job = client.get(f"/customers/imports/{job_id}", headers=importer).json
-    assert (job["accepted"], job["rejected"]) == (2, 2)
-    assert {(e["row"], e["field"]) for e in job["errors"]} == {
-        (2, "custom_fields.loyalty"),
-        (3, "custom_fields.visits"),
-    }
-    values = {c.last_name: c.custom_fields for c in customers(app)}
-    assert values == {
-        "Li": {"loyalty": "gold", "visits": 12, "vip_since": "2024-03-01"},
-        "Al": {},
-    }
