@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -350,9 +350,14 @@ class DeliverySender:
                 for o in closed
             ])  # fmt: skip
             counted += [o.status for o in closed]
-            for delivery in uow.session.scalars(
-                select(Delivery).where(Delivery.id.in_(retries)).with_for_update()
-            ):
+            waiting: Iterable[Delivery] = (
+                uow.session.scalars(
+                    select(Delivery).where(Delivery.id.in_(retries)).with_for_update()
+                )
+                if retries
+                else []
+            )
+            for delivery in waiting:
                 reason = retries[delivery.id].error or ""
                 status = schedule_retry(delivery, self.config.retry, reason, now)
                 counted.append("retried" if status == "pending" else "failed")

@@ -198,11 +198,16 @@ def _raise_for(code: int, reply: bytes, stage: str) -> None:
 
 _EOL = re.compile(rb"\r\n|\n|\r")
 _UNSAFE_ADDRESS = re.compile(r"[\s<>\x00-\x1f\x7f]")
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 def _smtp_data(raw: bytes) -> bytes:
-    data = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", raw))
+    """The DATA of a message: CRLF line ends, a line's leading dot doubled, the final dot."""
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") != crlf or raw.count(b"\r") != crlf:  # built messages are CRLF already
+        raw = _EOL.sub(b"\r\n", raw)
+    data = raw.replace(b"\r\n.", b"\r\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"

@@ -141,3 +141,17 @@ def test_an_envelope_address_that_would_break_the_smtp_command_is_refused(tmp_pa
         transport.close()
         [path] = sink.wait_for_messages(1)
     assert parsed(path)["X-Envelope-To"] == "a@example.com"
+
+
+def test_lines_of_dots_and_any_line_ends_arrive_as_written(tmp_path: Path) -> None:
+    body = b".\r\n..\r\n.leading\nbare LF\rbare CR\r\n.\r\nlast"
+    with MailSink(tmp_path / "mail") as sink:
+        transport = SmtpTransport(config_for(sink.port).smtp)
+        for subject in ("one", "two"):  # a line of one dot did not end the first message early
+            email = Email(f"<{subject}@crm.test>", subject, b"Subject: %b\r\n\r\n%b" % (
+                subject.encode(), body))  # fmt: skip
+            transport.send(email, "no-reply@crm.test", ["a@example.com"])
+        transport.close()
+        paths = sink.wait_for_messages(2)
+    received = sorted(path.read_bytes().split(b"\r\n\r\n", 1)[1] for path in paths)
+    assert received == [b".\r\n..\r\n.leading\r\nbare LF\r\nbare CR\r\n.\r\nlast\r\n"] * 2
