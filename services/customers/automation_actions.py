@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
 
 from services.customers.models import Customer, Status
-from services.customers.statuses import UnknownStatus, move_status
+from services.customers.statuses import UnknownStatus, move_status, write_statuses
 from services.customers.tagging.errors import CustomerNotFound, UnknownTags
 from services.customers.tagging.usecases import change_tags
 from shared.db import OutboxItem, UnitOfWork
@@ -45,6 +45,7 @@ def apply_rule_actions(
     statuses = uow.session.scalars(select(Status).where(Status.key.in_(sorted(wanted)))).all()
     changed = []
     moves: list[OutboxItem] = []  # status changes whose events are not written yet
+    moved: list[Customer] = []  # the customers they changed, not written yet either
     for data, correlation in actions:
         customer_id: uuid.UUID = data["customer_id"]
         if customer_id not in customers:  # deleted, or changed by a tag action of this run
@@ -52,25 +53,30 @@ def apply_rule_actions(
         customer = customers.get(customer_id)
         with correlated(correlation, "customers"):
             if "set_status" in data["action"]:
-                moved = _move(uow, customer, data)
-                if moved is not None:
-                    moves.append((moved, str(customer_id), correlation))
-                changed.append(moved is not None)
+                move = _move(uow, customer, data)
+                if move is not None:
+                    assert customer is not None
+                    moves.append((move, str(customer_id), correlation))
+                    moved.append(customer)
+                changed.append(move is not None)
                 continue
-            _write(uow, moves)  # the run's events in the order of its actions
+            _write(uow, moves, moved)  # the run's events in the order of its actions
             changed.append(_tag(uow, customer, data))
             customers.pop(customer_id, None)  # tagging changed it by statements of its own
-    _write(uow, moves)
+    _write(uow, moves, moved)
     del statuses
     return changed
 
 
-def _write(uow: UnitOfWork, moves: list[OutboxItem]) -> None:
-    """The pending status changes' events, in one statement, after the events already added."""
+def _write(uow: UnitOfWork, moves: list[OutboxItem], moved: list[Customer]) -> None:
+    """The pending status changes and their events, in a statement each, after the events
+    already added."""
     if moves:
+        write_statuses(uow.session, moved)
         uow.session.flush()
         uow.emit_many("customer.status_changed", moves)
         moves.clear()
+        moved.clear()
 
 
 def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Customer]:
