@@ -163,6 +163,12 @@ def test_a_commit_in_this_process_wakes_the_relay_in_the_embedded_mode(tmp_path,
         stop_consumer(*consumer)
     assert not thread.is_alive()
     assert relay.backlog() == 0
+    # A stopped relay is no longer woken: `run` unsubscribed it.
+    relay.wakeup.clear()
+    with UnitOfWorkFactory(db, "test")() as uow:
+        uow.emit(PING, {"n": 3})
+        uow.commit()
+    assert not relay.wakeup._event.is_set()
 
 
 def test_a_rolled_back_unit_of_work_does_not_wake_the_relay(tmp_path):
