@@ -171,6 +171,28 @@ def test_a_commit_in_this_process_wakes_the_relay_in_the_embedded_mode(tmp_path,
     assert not relay.wakeup._event.is_set()
 
 
+def test_a_relay_that_sent_a_full_batch_sends_the_next_without_waiting_for_its_poll(
+    tmp_path, unique
+):
+    """A backlog larger than a batch (committed before the relay started, so no wake-up is
+    pending) goes out batch after batch, not one batch per poll."""
+    db = sqlite_session_factory(str(tmp_path / "backlog.sqlite3"))
+    with UnitOfWorkFactory(db, "test")() as uow:
+        for n in range(1, 6):
+            uow.emit(PING, {"n": n})
+        uow.commit()
+    relay = ObservedRelay(db, embedded_publisher(), "test", batch_size=2)
+    consumer = start_consumer("memory://", unique("svc"), db)
+    stop, thread = run_relay(relay)
+    try:
+        wait_until(lambda: effects(db) == [1, 2, 3, 4, 5], timeout=WOKEN_WITHIN)
+    finally:
+        stop.set()
+        thread.join(30)
+        stop_consumer(*consumer)
+    assert not thread.is_alive()
+
+
 def test_a_rolled_back_unit_of_work_does_not_wake_the_relay(tmp_path):
     db = sqlite_session_factory(str(tmp_path / "quiet.sqlite3"))
     relay = ObservedRelay(db, embedded_publisher(), "test")
