@@ -247,6 +247,28 @@ def note_status(session: Session, *keys: str) -> None:
         )
 
 
+class NotedStatuses:
+    """`note_status` for a worker: the keys it found already committed in a database are not
+    noted there again (statuses are never forgotten), so that a run of status changes to the
+    usual statuses costs no statement for them."""
+
+    def __init__(self) -> None:
+        self._committed: set[tuple[str, str]] = set()
+
+    def note(self, session: Session, keys: Iterable[str]) -> None:
+        """Note the keys not known to be committed; those the database already held (the
+        others were inserted by this transaction, which may still roll back) are known now."""
+        database = str(session.get_bind().engine.url)
+        new = sorted({key for key in keys if (database, key) not in self._committed})
+        if not new:
+            return
+        statement = insert_for(session, KnownStatus).on_conflict_do_nothing()
+        inserted = set(
+            session.scalars(statement.returning(KnownStatus.key), [{"key": k} for k in new])
+        )
+        self._committed.update((database, key) for key in new if key not in inserted)
+
+
 def note_tag(session: Session, tag_id: uuid.UUID, name: str) -> None:
     """A tag of the catalogue (`tag.created`, `tag.updated`, or the tags service's answer)."""
     statement = insert_for(session, KnownTag).values(id=tag_id, name=name)

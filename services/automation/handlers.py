@@ -61,6 +61,10 @@ def subscriptions(directory: Directory | None) -> dict[str, Sequence[Handler]]:
     """
 
     book = RuleBook()  # the rules, held between batches while they do not change
+    statuses = facts.NotedStatuses()
+
+    def note_statuses(session: Session, steps: list[Step]) -> None:
+        statuses.note(session, (step.data["to"] for step in steps))
 
     def run(
         events: Sequence[CloudEvent],
@@ -102,7 +106,7 @@ def subscriptions(directory: Directory | None) -> dict[str, Sequence[Handler]]:
     @batch_handler
     def on_statuses_changed(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
         """Status changes, manual or a rule's (then they continue that rule's chain)."""
-        run(events, uow, _apply_status, chained=True, after=_note_statuses)
+        run(events, uow, _apply_status, chained=True, after=note_statuses)
 
     @batch_handler
     def on_taggings(events: Sequence[CloudEvent], uow: UnitOfWork) -> None:
@@ -217,10 +221,6 @@ def _apply_status(
     _views: Views,
 ) -> None:
     facts.apply_status(row, data, time)
-
-
-def _note_statuses(session: Session, steps: list[Step]) -> None:
-    facts.note_status(session, *(step.data["to"] for step in steps))
 
 
 def _apply_tagging(
