@@ -14,44 +14,43 @@ from sqlalchemy import text
 from services.customers.fields.values import custom_field_errors
 from services.customers.models import Customer
 from tests.backbone import wait_until
+from tests.integration.customers.fields.conftest import AdminApi
 
 pytestmark = pytest.mark.needs_postgres
 
 
-def test_a_definition_is_created_read_listed_and_changed(
-    client: FlaskClient, admin: dict[str, str], define: Callable[..., Any]
-) -> None:
-    created = define("loyalty", "choice", options=["silver", "gold"], kinds=["individual"])
+def test_a_definition_is_created_read_listed_and_changed(api: AdminApi) -> None:
+    created = api.define("loyalty", "choice", options=["silver", "gold"], kinds=["individual"])
     assert created["kinds"] == ["individual"] and created["required"] is False
-    define("employees", "number")
-    page = client.get("/customers/fields?limit=1", headers=admin).get_json()
+    api.define("employees", "number")
+    page = api.get("/customers/fields?limit=1").get_json()
     assert [item["key"] for item in page["items"]] == ["employees"]
-    rest = client.get(f"/customers/fields?cursor={page['next_cursor']}", headers=admin)
+    rest = api.get(f"/customers/fields?cursor={page['next_cursor']}")
     assert [item["key"] for item in rest.get_json()["items"]] == ["loyalty"]
-    read = client.get("/customers/fields/loyalty", headers=admin)
+    read = api.get("/customers/fields/loyalty")
     assert read.get_json()["options"] == ["silver", "gold"]
-    changed = client.patch(
+    changed = api.patch(
         "/customers/fields/loyalty",
-        json={"label": "Fidélité", "options": ["silver", "gold", "platinum"]},
-        headers={**admin, "If-Match": read.headers["ETag"]},
+        {"label": "Fidélité", "options": ["silver", "gold", "platinum"]},
+        if_match=read.headers["ETag"],
     )
     assert changed.status_code == 200, changed.get_json()
     assert changed.get_json()["label"] == "Fidélité"
-    stale = client.patch(
-        "/customers/fields/loyalty",
-        json={"label": "Again"},
-        headers={**admin, "If-Match": read.headers["ETag"]},
+    stale = api.patch(
+        "/customers/fields/loyalty", {"label": "Again"}, if_match=read.headers["ETag"]
     )
     assert stale.status_code == 412
 
 
 def test_settings_write_is_needed_to_change_definitions(
-    client: FlaskClient, make_token: Callable[..., dict[str, str]], define: Callable[..., Any]
+    api: AdminApi,
+    client: FlaskClient,
+    make_token: Callable[..., dict[str, str]],
 ) -> None:
     writer = make_token("customers:read", "customers:write")
     body = {"key": "loyalty", "label": "Loyalty", "type": "text"}
     assert client.post("/customers/fields", json=body, headers=writer).status_code == 403
-    define("loyalty")
+    api.define("loyalty")
     assert client.get("/customers/fields/loyalty", headers=writer).status_code == 200
     assert client.delete("/customers/fields/loyalty", headers=writer).status_code == 403
 
@@ -69,115 +68,90 @@ def test_settings_write_is_needed_to_change_definitions(
     ],
 )
 def test_a_bad_definition_is_a_422_naming_the_field(
-    client: FlaskClient, admin: dict[str, str], body: dict[str, Any], field: str
+    api: AdminApi,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
-    response = client.post("/customers/fields", json=body, headers=admin)
+    response = api.post("/customers/fields", body)
     assert response.status_code == 422
     assert field in response.get_json()["errors"]["json"]
 
 
-def test_a_key_taken_is_a_409_and_an_unknown_one_a_404(
-    client: FlaskClient, admin: dict[str, str], define: Callable[..., Any]
-) -> None:
-    define("loyalty")
+def test_a_key_taken_is_a_409_and_an_unknown_one_a_404(api: AdminApi) -> None:
+    api.define("loyalty")
     body = {"key": "loyalty", "label": "Again", "type": "number"}
-    assert client.post("/customers/fields", json=body, headers=admin).status_code == 409
-    assert client.get("/customers/fields/nope", headers=admin).status_code == 404
-    assert client.delete("/customers/fields/nope", headers=admin).status_code == 404
+    assert api.post("/customers/fields", body).status_code == 409
+    assert api.get("/customers/fields/nope").status_code == 404
+    assert api.delete("/customers/fields/nope").status_code == 404
 
 
-def test_a_type_change_values_cannot_take_is_a_409_that_counts_them(
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
-    create: Callable[..., Any],
-) -> None:
-    define("size")
+def test_a_type_change_values_cannot_take_is_a_409_that_counts_them(api: AdminApi) -> None:
+    api.define("size")
     for index, value in enumerate(["12", "large", "thirteen"]):
-        response = create(email=f"c{index}@example.com", custom_fields={"size": value})
+        response = api.create(email=f"c{index}@example.com", custom_fields={"size": value})
         assert response.status_code == 201
-    response = client.patch("/customers/fields/size", json={"type": "number"}, headers=admin)
+    response = api.patch("/customers/fields/size", {"type": "number"})
     assert response.status_code == 409
     assert response.get_json()["message"].startswith("3 customers hold values")
-    assert client.get("/customers/fields/size", headers=admin).get_json()["type"] == "text"
+    assert api.get("/customers/fields/size").get_json()["type"] == "text"
 
 
-def test_options_removed_that_values_use_are_a_409(
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
-    create: Callable[..., Any],
-) -> None:
-    define("loyalty", "choice", options=["silver", "gold"])
-    create(email="a@example.com", custom_fields={"loyalty": "gold"})
-    create(email="b@example.com", custom_fields={"loyalty": "silver"})
-    response = client.patch(
-        "/customers/fields/loyalty", json={"options": ["gold", "platinum"]}, headers=admin
-    )
+def test_options_removed_that_values_use_are_a_409(api: AdminApi) -> None:
+    api.define("loyalty", "choice", options=["silver", "gold"])
+    api.create(email="a@example.com", custom_fields={"loyalty": "gold"})
+    api.create(email="b@example.com", custom_fields={"loyalty": "silver"})
+    response = api.patch("/customers/fields/loyalty", {"options": ["gold", "platinum"]})
     assert response.status_code == 409
     assert response.get_json()["message"].startswith("1 customer holds a value")
 
 
-def test_a_change_every_value_can_take_is_accepted(
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
-    create: Callable[..., Any],
-) -> None:
-    define("size", "choice", options=["small", "large"])
-    create(custom_fields={"size": "large"})
-    response = client.patch("/customers/fields/size", json={"type": "text"}, headers=admin)
+def test_a_change_every_value_can_take_is_accepted(api: AdminApi) -> None:
+    api.define("size", "choice", options=["small", "large"])
+    api.create(custom_fields={"size": "large"})
+    response = api.patch("/customers/fields/size", {"type": "text"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["options"] == []
 
 
-def test_kinds_narrowed_under_values_are_a_409(
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
-    create: Callable[..., Any],
-) -> None:
-    define("hobby")
-    create(custom_fields={"hobby": "chess"})
-    response = client.patch("/customers/fields/hobby", json={"kinds": ["company"]}, headers=admin)
+def test_kinds_narrowed_under_values_are_a_409(api: AdminApi) -> None:
+    api.define("hobby")
+    api.create(custom_fields={"hobby": "chess"})
+    response = api.patch("/customers/fields/hobby", {"kinds": ["company"]})
     assert response.status_code == 409
 
 
 def test_removing_a_definition_removes_its_values_with_their_events(
+    api: AdminApi,
     outbox: Callable[..., list[dict[str, Any]]],
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
-    create: Callable[..., Any],
 ) -> None:
-    define("loyalty")
-    define("visits", "number")
-    kept = create(email="a@example.com", custom_fields={"visits": 2}).get_json()
+    api.define("loyalty")
+    api.define("visits", "number")
+    kept = api.create(email="a@example.com", custom_fields={"visits": 2}).get_json()
     losers = [
-        create(email=f"{n}@example.com", custom_fields={"loyalty": "gold", "visits": n}).get_json()
+        api.create(
+            email=f"{n}@example.com", custom_fields={"loyalty": "gold", "visits": n}
+        ).get_json()
         for n in (3, 4)
     ]
-    assert client.delete("/customers/fields/loyalty", headers=admin).status_code == 204
+    assert api.delete("/customers/fields/loyalty").status_code == 204
     for customer in losers:
-        answer = client.get(f"/customers/{customer['id']}", headers=admin)
+        answer = api.get(f"/customers/{customer['id']}")
         assert answer.get_json()["custom_fields"] == {"visits": customer["custom_fields"]["visits"]}
         assert answer.headers["ETag"] != f'"{customer["id"]}-1"'
-    assert client.get(f"/customers/{kept['id']}", headers=admin).headers["ETag"].endswith('-1"')
+    assert api.get(f"/customers/{kept['id']}").headers["ETag"].endswith('-1"')
     events = [event["data"] for event in outbox("customer.updated")]
     assert sorted(event["customer_id"] for event in events) == sorted(c["id"] for c in losers)
     assert all(event["changed"] == ["custom_fields"] for event in events)
-    assert client.get("/customers/fields/loyalty", headers=admin).status_code == 404
-    refused = create(email="new@example.com", custom_fields={"loyalty": "gold"})
+    assert api.get("/customers/fields/loyalty").status_code == 404
+    refused = api.create(email="new@example.com", custom_fields={"loyalty": "gold"})
     assert refused.status_code == 422
 
 
 def test_a_type_change_waits_for_a_transaction_writing_values_and_then_counts_them(
+    api: AdminApi,
     app: Flask,
-    client: FlaskClient,
-    admin: dict[str, str],
-    define: Callable[..., Any],
 ) -> None:
-    define("size")
+    api.define("size")
     answers: list[Any] = []
     with app.extensions["crm"].session_factory() as session:
         # A customer's values being written, as POST /customers and imports write them.
@@ -186,9 +160,7 @@ def test_a_type_change_waits_for_a_transaction_writing_values_and_then_counts_th
         session.add(customer)
         session.flush()
         change = threading.Thread(
-            target=lambda: answers.append(
-                client.patch("/customers/fields/size", json={"type": "number"}, headers=admin)
-            )
+            target=lambda: answers.append(api.patch("/customers/fields/size", {"type": "number"}))
         )
         change.start()
         wait_until(lambda: _waiting_on_a_lock(app) == 1)
