@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, lazyload
 
 from services.customers.models import Customer, Status
@@ -38,22 +38,23 @@ def apply_rule_actions(
     here). A customer deleted since, a status or tag that no longer exists, or a later status
     change: nothing happens, and the log says why.
     """
-    customers = _locked(uow.session, {data["customer_id"] for data, _ in actions})
-    # The statuses the run names, read once and held here, so that the session's identity map
-    # answers `move_status`'s look-up of each (it keeps only objects someone holds).
-    wanted = {data["action"]["set_status"] for data, _ in actions if "set_status" in data["action"]}
-    statuses = uow.session.scalars(select(Status).where(Status.key.in_(sorted(wanted)))).all()
+    # The statuses the run names that exist, read with the customers (one statement).
+    wanted = sorted(
+        {data["action"]["set_status"] for data, _ in actions if "set_status" in data["action"]}
+    )
+    statuses: set[str] = set()
+    customers = _locked(uow.session, {data["customer_id"] for data, _ in actions}, wanted, statuses)
     changed = []
     moves: list[OutboxItem] = []  # status changes whose events are not written yet
     moved: list[Customer] = []  # the customers they changed, not written yet either
     for data, correlation in actions:
         customer_id: uuid.UUID = data["customer_id"]
         if customer_id not in customers:  # deleted, or changed by a tag action of this run
-            customers.update(_locked(uow.session, {customer_id}))
+            customers.update(_locked(uow.session, {customer_id}, wanted, statuses))
         customer = customers.get(customer_id)
         with correlated(correlation, "customers"):
             if "set_status" in data["action"]:
-                move = _move(uow, customer, data)
+                move = _move(uow, customer, data, statuses)
                 if move is not None:
                     assert customer is not None
                     moves.append((move, str(customer_id), correlation))
@@ -64,7 +65,6 @@ def apply_rule_actions(
             changed.append(_tag(uow, customer, data))
             customers.pop(customer_id, None)  # tagging changed it by statements of its own
     _write(uow, moves, moved)
-    del statuses
     return changed
 
 
@@ -79,9 +79,14 @@ def _write(uow: UnitOfWork, moves: list[OutboxItem], moved: list[Customer]) -> N
         moved.clear()
 
 
-def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Customer]:
-    customers = session.scalars(
-        select(Customer)
+def _locked(
+    session: Session, ids: Collection[uuid.UUID], wanted: Sequence[str], statuses: set[str]
+) -> dict[uuid.UUID, Customer]:
+    """The customers, locked in id order; the `wanted` statuses that exist added to `statuses`
+    (each row carries them: no statement of their own)."""
+    existing = select(func.array_agg(Status.key)).where(Status.key.in_(wanted)).scalar_subquery()
+    rows = session.execute(
+        select(Customer, existing)
         .where(Customer.id.in_(sorted(ids)))
         .order_by(Customer.id)
         .with_for_update()
@@ -89,7 +94,11 @@ def _locked(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Cus
         .options(lazyload(Customer.phones), lazyload(Customer.newsletter_lists))
         .execution_options(populate_existing=True)  # an earlier action of the batch changed it
     )
-    return {customer.id: customer for customer in customers}
+    customers = {}
+    for customer, keys in rows:
+        customers[customer.id] = customer
+        statuses.update(keys or ())
+    return customers
 
 
 def _context(data: Mapping[str, Any]) -> dict[str, str]:
@@ -101,7 +110,7 @@ def _context(data: Mapping[str, Any]) -> dict[str, str]:
 
 
 def _move(
-    uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any]
+    uow: UnitOfWork, customer: Customer | None, data: Mapping[str, Any], statuses: set[str]
 ) -> dict[str, Any] | None:
     """A `set_status` action: the status change's event data, None when nothing changed."""
     context = _context(data)
@@ -114,7 +123,8 @@ def _move(
         log.info("rule action skipped: the status changed after its event", extra=context)
         return None
     try:
-        return move_status(uow.session, customer, data["action"]["set_status"], context["rule"])
+        to = data["action"]["set_status"]
+        return move_status(uow.session, customer, to, context["rule"], known=statuses)
     except UnknownStatus:
         log.warning("rule action names a status that does not exist", extra=context)
         return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -31,11 +31,16 @@ def change_status(uow: UnitOfWork, customer: Customer, to: str, reason: str = "m
 
 
 def move_status(
-    session: Session, customer: Customer, to: str, reason: str
+    session: Session,
+    customer: Customer,
+    to: str,
+    reason: str,
+    known: Collection[str] | None = None,
 ) -> dict[str, Any] | None:
     """Move a customer to status `to`, the event not written yet: the data of its
-    `customer.status_changed` (for a caller writing many at once), None if already there."""
-    if session.get(Status, to) is None:
+    `customer.status_changed` (for a caller writing many at once), None if already there.
+    `known`: the statuses the caller read as existing (else `to` is looked up)."""
+    if (to not in known) if known is not None else (session.get(Status, to) is None):
         raise UnknownStatus(to)
     if customer.status == to:
         return None
