@@ -247,9 +247,14 @@ def compile_template(source: str, html: bool = False) -> Any:
     """A compiled template; RenderError with the line on a syntax error."""
     environment = HTML if html else TEXT
     try:
-        return environment.from_string(source)
+        template = environment.from_string(source)
     except TemplateSyntaxError as exc:
         raise RenderError(exc.message or "syntax error", exc.lineno) from None
+    # Its globals as one dict rather than Jinja's chain of the template's over the
+    # environment's (neither changes after this): every render copies them into its context,
+    # and copying a chain costs a tenth of a small template's render.
+    template.globals = dict(template.globals)
+    return template
 
 
 def unknown_variables(source: str, allowed: set[str]) -> list[tuple[str, int]]:
