@@ -50,8 +50,10 @@ class Choice:
     fallback: str
 
 
-def candidates(requested: str | None, default: str) -> list[tuple[str, str]]:
-    """The languages to try, in order, each with the fallback step it stands for."""
+@functools.lru_cache(maxsize=1024)
+def candidates(requested: str | None, default: str) -> tuple[tuple[str, str], ...]:
+    """The languages to try, in order, each with the fallback step it stands for (worked out
+    once per pair: every email asks, and customers share a few languages)."""
     steps: list[tuple[str, str]] = []
     wanted = normalize(requested)
     if wanted is not None:
@@ -65,7 +67,7 @@ def candidates(requested: str | None, default: str) -> list[tuple[str, str]]:
     unique: dict[str, str] = {}
     for code, step in steps:
         unique.setdefault(code, step)
-    return list(unique.items())
+    return tuple(unique.items())
 
 
 def choose(requested: str | None, default: str, available: set[str]) -> Choice | None:
