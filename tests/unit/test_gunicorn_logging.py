@@ -1,0 +1,32 @@
+"""Gunicorn's web processes log each request once: the app's crm.access line, not gunicorn's too."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from gunicorn.config import Config
+
+from shared.cli import AppLogsRequestsLogger, gunicorn_options
+
+
+def _web_config() -> Config:
+    config = Config()
+    for name, value in gunicorn_options("tags", 8101, 2, "info").items():
+        config.set(name, value)
+    return config
+
+
+def test_crm_web_gives_gunicorn_the_logger_without_access_log() -> None:
+    assert _web_config().logger_class is AppLogsRequestsLogger
+
+
+def test_gunicorn_writes_no_access_line_and_builds_none_even_with_a_logging_dict(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    logger = _web_config().logger_class(_web_config())
+    with caplog.at_level(logging.INFO, logger="gunicorn.access"):
+        # gunicorn's own logger builds the line's atoms from the response first: with None it
+        # raises, so this also fails if the atoms are still built per request.
+        logger.access(None, None, {}, None)
+    assert [r for r in caplog.records if r.name == "gunicorn.access"] == []
