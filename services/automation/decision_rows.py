@@ -80,3 +80,46 @@ def write_decisions(
             column = [row[name] for row in rows]
             values[prefix + name] = [json.dumps(v) for v in column] if kind == "json" else column
     session.execute(_WRITE, values)
+
+
+_DECIDED = ", ".join(DECISION_COLUMNS)
+_LOG = text(
+    "WITH run AS (SELECT * FROM unnest("
+    + ", ".join(
+        f"CAST(:{name} AS {'text' if kind == 'json' else kind}[])"
+        for name, kind in DECISION_COLUMNS.items()
+    )
+    + f") WITH ORDINALITY AS r({_DECIDED}, n)),"
+    # The rules that may fire, noted as fired for their customer and fact unless they were.
+    " fired AS (INSERT INTO rule_firings (rule_id, customer_id, fact_key, fired_at)"
+    " SELECT DISTINCT rule_id, customer_id, fact_key, CAST(:now AS timestamptz) FROM run"
+    " WHERE outcome IS NULL ORDER BY rule_id, customer_id, fact_key"
+    " ON CONFLICT DO NOTHING RETURNING rule_id, customer_id, fact_key),"
+    # The first of the run's decisions on each of those (the same fact twice fires once).
+    " firsts AS (SELECT min(run.n) AS n FROM run JOIN fired"
+    " USING (rule_id, customer_id, fact_key) WHERE run.outcome IS NULL"
+    " GROUP BY run.rule_id, run.customer_id, run.fact_key),"
+    " chains AS (INSERT INTO action_requests (rule_id, customer_id, depth, fact_key,"
+    " requested_at) SELECT rule_id, customer_id, depth, fact_key, CAST(:now AS timestamptz)"
+    " FROM run WHERE n IN (SELECT n FROM firsts) ORDER BY n),"
+    f" logged AS (INSERT INTO decisions ({_DECIDED}) SELECT customer_id, rule_id,"
+    " rule_version, trigger_event_id, trigger_type, trigger_time, fact_key, depth,"
+    " CASE WHEN outcome IS NOT NULL THEN outcome"
+    " WHEN n IN (SELECT n FROM firsts) THEN 'fired' ELSE 'already_fired' END,"
+    " n IN (SELECT n FROM firsts), CAST(conditions AS json),"
+    " CASE WHEN n IN (SELECT n FROM firsts) THEN CAST(actions AS json)"
+    " ELSE CAST('[]' AS json) END, evaluated_at FROM run ORDER BY n)"
+    " SELECT n FROM firsts"
+)
+
+
+def log_decisions(session: Session, rows: Sequence[Mapping[str, Any]], now: Any) -> set[int]:
+    """A run's decisions on PostgreSQL, by one statement: those whose `outcome` is None fire
+    unless their rule already fired for their customer and fact (the first of them in the run,
+    then: `fired`, their chain logged), the others are logged as they are; the indexes (in
+    `rows`) of those that fired."""
+    values: dict[str, Any] = {"now": now}
+    for name, kind in DECISION_COLUMNS.items():
+        column = [row[name] for row in rows]
+        values[name] = [json.dumps(v) for v in column] if kind == "json" else column
+    return {n - 1 for n in session.scalars(_LOG, values)}

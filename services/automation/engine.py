@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
-from services.automation.decision_rows import write_decisions
+from services.automation.decision_rows import log_decisions, write_decisions
 from services.automation.directory import Directory
 from services.automation.facts import Views, insert_for, record_customer
 from services.automation.models import ActionRequest, CustomerFacts, Decision, Firing, Rule
@@ -201,52 +201,70 @@ class Evaluation:
         return known
 
     def finish(self) -> int:
-        """The run's decisions, logged; the actions of those that fired, requested (the
-        decisions and the chains by one statement); how many decisions."""
+        """The run's decisions, logged; the actions of those that fired, requested (on
+        PostgreSQL the firings, decisions and chains by one statement); how many decisions."""
         pending, self._pending = self._pending, []
+        if not pending:
+            return 0
         session = self.uow.session
-        first = first_firings(
-            session,
-            [(rule.id, facts.customer_id, trigger.fact_key) for facts, trigger, rule, _, outcome
-             in pending if outcome is None],
-        )  # fmt: skip
-        decisions, chains = [], []
-        actions: list[OutboxItem] = []
         now = self.now or utcnow()
-        for facts, trigger, rule, results, outcome in pending:
-            if outcome is None:
-                key = (rule.id, facts.customer_id, trigger.fact_key)
-                outcome = FIRED if key in first else ALREADY_FIRED
-                first.discard(key)  # the same fact twice in a run fires once
-            if outcome == FIRED:
-                actions.extend(
-                    (action_data(facts.customer_id, rule.id, action, trigger),
-                     str(facts.customer_id), trigger.correlationid)
-                    for action in rule.actions
-                )  # fmt: skip
-                chains.append(chain_row(rule, facts.customer_id, trigger))
-            decisions.append(
-                {
-                    "customer_id": facts.customer_id,
-                    "rule_id": rule.id,
-                    "rule_version": rule.version,
-                    "trigger_event_id": trigger.event_id,
-                    "trigger_type": trigger.type,
-                    "trigger_time": trigger.time,
-                    "fact_key": trigger.fact_key,
-                    "depth": trigger.depth,
-                    "outcome": outcome,
-                    "fired": outcome == FIRED,
-                    "conditions": [result.as_json() for result in results],
-                    "actions": list(rule.actions) if outcome == FIRED else [],
-                    "evaluated_at": now,
-                }
-            )
-        write_decisions(session, decisions, chains)
+        rows = [
+            {
+                "customer_id": facts.customer_id,
+                "rule_id": rule.id,
+                "rule_version": rule.version,
+                "trigger_event_id": trigger.event_id,
+                "trigger_type": trigger.type,
+                "trigger_time": trigger.time,
+                "fact_key": trigger.fact_key,
+                "depth": trigger.depth,
+                "outcome": outcome,  # None: fires, unless it already did for this fact
+                "fired": False,
+                "conditions": [result.as_json() for result in results],
+                "actions": list(rule.actions),  # logged only when it fires
+                "evaluated_at": now,
+            }
+            for facts, trigger, rule, results, outcome in pending
+        ]
+        if session.get_bind().dialect.name == "postgresql":
+            fired = log_decisions(session, rows, now)
+        else:
+            fired = _log_elsewhere(session, rows)
+        actions: list[OutboxItem] = [
+            (action_data(facts.customer_id, rule.id, action, trigger),
+             str(facts.customer_id), trigger.correlationid)
+            for index, (facts, trigger, rule, _, _) in enumerate(pending) if index in fired
+            for action in rule.actions
+        ]  # fmt: skip
         if actions:
             # Each under its own trigger's correlation id; the run's actions in one COPY.
             self.uow.emit_many(ACTION_REQUESTED, actions)
-        return len(decisions)
+        return len(rows)
+
+
+def _log_elsewhere(session: Session, rows: list[dict[str, Any]]) -> set[int]:
+    """`log_decisions` off PostgreSQL: the firings noted, then the decisions and chains."""
+    candidates = [row for row in rows if row["outcome"] is None]
+    first = first_firings(
+        session, [(r["rule_id"], r["customer_id"], r["fact_key"]) for r in candidates]
+    )
+    fired, chains = set(), []
+    for index, row in enumerate(rows):
+        if row["outcome"] is None:
+            key = (row["rule_id"], row["customer_id"], row["fact_key"])
+            row["outcome"] = FIRED if key in first else ALREADY_FIRED
+            first.discard(key)  # the same fact twice in a run fires once
+        row["fired"] = row["outcome"] == FIRED
+        if row["fired"]:
+            fired.add(index)
+            chains.append(
+                {name: row[name] for name in ("rule_id", "customer_id", "depth", "fact_key")}
+                | {"requested_at": row["evaluated_at"]}
+            )
+        else:
+            row["actions"] = []
+    write_decisions(session, rows, chains)
+    return fired
 
 
 def first_firings(

@@ -231,3 +231,38 @@ def test_a_long_run_logs_every_decision_and_chain_in_order(
         ).all()
     assert list(logged) == leads  # in the order of their events
     assert {c.fact_key for c in chains} == {f"billing:{e.id}" for e in events}
+
+
+def test_the_same_fact_twice_in_a_run_fires_once_on_the_first(
+    client: FlaskClient,
+    admin: dict[str, str],
+    new_customer: Callable[..., uuid.UUID],
+    deliver_batch: Callable[[list[CloudEvent]], list[bool]],
+    decisions: Callable[..., list[Any]],
+) -> None:
+    customer = new_customer()
+    deliver_batch([event_of("billing.payment.recorded", payment(customer))])  # fact F fires
+    rule = {
+        "name": "changed by a rule: VIP",
+        "trigger": "customer.status_changed",
+        "conditions": [{"field": "status", "op": "ne", "value": "lead"}],
+        "actions": [{"set_status": "vip"}],
+    }
+    created = client.post("/automation/rules", json=rule, headers=admin)
+    assert created.status_code == 201, created.get_json()
+    # Two changes of one chain (fact F) in one run: the rule fires once, on the first.
+    first, second = (
+        event_of(
+            "customer.status_changed", status_changed(customer, to, "lead", "rule:first-payment")
+        )
+        for to in ("active", "prospect")
+    )
+    deliver_batch([first, second])
+
+    logged = [d for d in decisions(customer) if d.rule_id == created.get_json()["id"]]
+    assert [(d.trigger_event_id, d.outcome, d.fired) for d in logged] == [
+        (first.id, "fired", True),
+        (second.id, "already_fired", False),
+    ]
+    assert [d.actions for d in logged] == [[{"set_status": "vip"}], []]
+    assert {d.fact_key for d in logged} == {logged[0].fact_key} != {f"customers:{first.id}"}
