@@ -55,6 +55,7 @@ CASES = [
         for name in ("subject", "correlationid")
         for value in (None, "", "a" * 200, "a" * 201, 7)
     ],
+    variant(subject=None, correlationid=7),  # a null field does not end the check
     variant(time="2026-01-02T03:04:05"),  # no offset
     variant(time="2026-01-02T03:04:05+02:00"),
     variant(time="yesterday"),
@@ -86,6 +87,13 @@ def test_a_refused_envelope_says_each_field_and_why_in_a_stable_order() -> None:
         "type": ["Length must be between 1 and 200."],
     }
     assert str(refused.value) == f"invalid envelope: {json.dumps(expected)}"
+    with pytest.raises(InvalidEvent) as refused:
+        parse_envelope(variant(time=MISSING, subject="a" * 201))
+    expected = {
+        "subject": ["Length must be between 0 and 200."],
+        "time": ["Missing data for required field."],
+    }
+    assert str(refused.value) == f"invalid envelope: {json.dumps(expected)}"
     with pytest.raises(InvalidEvent, match="not a JSON object"):
         parse_envelope([VALID])
 
@@ -101,6 +109,7 @@ def test_an_event_round_trips_through_its_json_unchanged() -> None:
     event = make_event(
         "tag.deleted", {"name": "Zoë"}, "crm-tags", subject="s-1", correlationid="c-1"
     )
+    assert (event.subject, event.correlationid) == ("s-1", "c-1")
     text = event.to_json()
     assert "Zoë" in text and ", " not in text and ": " not in text  # compact, UTF-8 kept
     body = json.loads(text)
