@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+WEB_THREADS = 4
+"""Threads of each `crm web` process (gunicorn's gthread worker)."""
+
 SERVICES = ("customers", "tags", "registration", "notifications", "automation")
 DEVELOPMENT = "development"
 DEV_JWT_SECRET = "crm-development-secret-do-not-use-in-production"  # noqa: S105

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.settings import ConfigurationError, Settings
+from shared.settings import WEB_THREADS, ConfigurationError, Settings
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -33,13 +33,16 @@ class Limit:
         return cls(int(match.group(1)), timedelta(seconds=periods * _UNITS[match.group(3)]))
 
 
-HASH_QUEUE = 2
+HASH_QUEUE = 1
 """Callers that may wait for a hashing slot by default (`CRM_PASSWORD_HASH_QUEUE`)."""
 
 
 def _cpu_share() -> int:
-    # Hashing may use half the cores: the other half stays for every other request.
-    return max(1, (os.cpu_count() or 2) // 2)
+    # Every core, as many as leave one of the process's threads to the other requests: a
+    # client's kept-alive connections may all land on one process, which must then be able to
+    # keep the cores busy alone (half the cores each halved the logins in that case). The
+    # hashing threads run niced, so the other requests keep their share of the CPU.
+    return max(1, min(os.cpu_count() or 2, WEB_THREADS - 1 - HASH_QUEUE))
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class RegistrationConfig:
     hash_wait_seconds: float = 10.0
     hash_queue: int | None = HASH_QUEUE
     """Callers that may wait for a hashing slot beyond those hashing; the next gets a 503 at
-    once. `crm web` runs 4 threads a worker: hashing and waiting take at most 3 of them."""
+    once. By default hashing and waiting take at most `WEB_THREADS - 1` of a process's threads."""
     proxy_hops: int = 0
     """Proxies in front whose X-Forwarded-For is trusted (the gateway: 1 in the real mode)."""
     link_base_url: str = "http://127.0.0.1:8000"
