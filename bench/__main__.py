@@ -12,6 +12,7 @@ from bench.harness import Benchmark, Result, format_table, say
 
 def _benchmarks() -> dict[str, Benchmark]:
     from bench.bench_automation import bench_automation
+    from bench.bench_cf_filter import bench_cf_filter
     from bench.bench_customers import bench_customers
     from bench.bench_events import bench_events
     from bench.bench_export import bench_export
@@ -29,6 +30,7 @@ def _benchmarks() -> dict[str, Benchmark]:
         "customers": bench_customers,
         "imports": bench_imports,
         "export": bench_export,
+        "cf_filter": bench_cf_filter,
         "registration": bench_registration,
         "notifications": bench_notifications,
         "timeline": bench_timeline,
