@@ -12,11 +12,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, inspect, select, text
+from sqlalchemy import String, TextClause, column, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from services.automation.models import CustomerFacts
+from services.automation.rulebook import MARK, MARKS
 from services.automation.rules.grammar import COUNTERS
 
 COUNTER_COLUMNS = tuple(name for name in COUNTERS if name.endswith("_count"))
@@ -40,16 +41,18 @@ WRITTEN: dict[str, str] = {
 # The rows created when missing, and every one of them locked (the conflict's no-op update
 # locks an existing row as FOR UPDATE would) and returned, in customer id order: two consumers
 # sharing customers never deadlock.
-_LOCK = (
-    text(
-        "INSERT INTO customer_facts AS f (customer_id, known, deleted, profile, since, "
-        + ", ".join(COUNTER_COLUMNS)
-        + ") SELECT customer_id, false, false, CAST('{}' AS json), since"
-        + ", 0" * len(COUNTER_COLUMNS)
-        + " FROM unnest(CAST(:ids AS uuid[]), CAST(:since AS timestamptz[]))"
-        " AS n(customer_id, since) ORDER BY customer_id"
-        " ON CONFLICT (customer_id) DO UPDATE SET known = f.known RETURNING f.*"
-    ).columns(*CustomerFacts.__table__.columns)  # type: ignore[attr-defined]
+_LOCK = text(
+    "INSERT INTO customer_facts AS f (customer_id, known, deleted, profile, since, "
+    + ", ".join(COUNTER_COLUMNS)
+    + ") SELECT customer_id, false, false, CAST('{}' AS json), since"
+    + ", 0" * len(COUNTER_COLUMNS)
+    + " FROM unnest(CAST(:ids AS uuid[]), CAST(:since AS timestamptz[]))"
+    " AS n(customer_id, since) ORDER BY customer_id"
+    " ON CONFLICT (customer_id) DO UPDATE SET known = f.known RETURNING f.*, " + MARKS
+).columns(
+    *CustomerFacts.__table__.columns,  # type: ignore[attr-defined]
+    column("settings_mark", String),
+    column("rules_mark", String),
 )
 
 
@@ -58,11 +61,18 @@ def lock_rows(
 ) -> dict[uuid.UUID, CustomerFacts]:
     """The facts rows of `ids` (sorted), created when missing (`since` their value), locked until
     commit, as the session's objects (refreshed from the database): one statement."""
-    rows = session.scalars(
-        select(CustomerFacts).from_statement(_LOCK).execution_options(populate_existing=True),
+    rows = session.execute(
+        select(CustomerFacts, column("settings_mark"), column("rules_mark"))
+        .from_statement(_LOCK)
+        .execution_options(populate_existing=True),
         {"ids": ids, "since": [since[i] for i in ids]},
     )
-    return {row.customer_id: row for row in rows}
+    locked = {}
+    for row, settings_mark, rules_mark in rows:
+        locked[row.customer_id] = row
+        # The rules as of this statement: `RuleBook.read` needs no statement of its own.
+        session.info[MARK] = (settings_mark, rules_mark)
+    return locked
 
 
 def write_rows(session: Session, rows: Iterable[CustomerFacts]) -> None:

@@ -1,5 +1,6 @@
 """The rules and the main switch, held by the worker between batches and read again only when
-they changed: one short statement per batch tells whether they did.
+they changed: marks returned by the statement that locks a run's facts (else one short
+statement of their own) tell whether they did.
 
 On PostgreSQL every committed insert or update of a row gives it a new `xmin` (the id of the
 transaction that wrote it; ids are unique across the server's databases), and a deleted rule
@@ -46,10 +47,16 @@ class Book:
     rules: dict[str, tuple[RuleSnapshot, ...]]
 
 
-_FINGERPRINT = text(
-    "SELECT (SELECT CAST(xmin AS text) FROM automation_settings WHERE id = :settings_id),"
+MARKS = (
+    f"(SELECT CAST(xmin AS text) FROM automation_settings WHERE id = {SETTINGS_ID})"
+    " AS settings_mark,"
     " (SELECT string_agg(id || ':' || CAST(xmin AS text), ',' ORDER BY id) FROM rules)"
+    " AS rules_mark"
 )
+"""The columns that fingerprint the settings row and the rules (any statement may return them:
+`facts_rows.lock_rows` does, and leaves them in `session.info[MARK]` for `RuleBook.read`)."""
+MARK = "automation.rules_mark"
+_FINGERPRINT = text(f"SELECT {MARKS}")
 
 
 class RuleBook:
@@ -70,10 +77,9 @@ class RuleBook:
         bind = session.get_bind()
         key: tuple[str, Any] | None = None
         if bind.dialect.name == "postgresql":
-            key = (
-                str(bind.engine.url),
-                tuple(session.execute(_FINGERPRINT, {"settings_id": SETTINGS_ID}).one()),
-            )
+            # Returned by this transaction's last statement locking facts, or read now.
+            mark = session.info.pop(MARK, None) or tuple(session.execute(_FINGERPRINT).one())
+            key = (str(bind.engine.url), mark)
             if key == self._key and self._book is not None:
                 return self._book
         settings = current_settings(session)
