@@ -315,8 +315,10 @@ class UnitOfWork:
         tagging of 100,000 customers): no row travels to Python and back. `events` selects
         `data` (JSON, the event's data) and `subject` (text, never null). The envelope is the
         one `make_event` builds (a fresh id, this unit's source and correlation id, one time
-        for the whole statement). The INSERT returns `payload`: check one with
-        `check_outbox_payload`, as `emit_many` checks its first item. PostgreSQL only.
+        for the whole statement). The INSERT returns each event's `event_id` only (not its
+        payload: a set-based write makes 100,000 of them, and PostgreSQL would hold every
+        payload returned): check one with `check_outbox_event` after the statement, as
+        `emit_many` checks its first item. PostgreSQL only.
         """
         self._wrote_outbox = True
         rows = events.subquery("event_rows")
@@ -352,7 +354,7 @@ class UnitOfWork:
                     literal(0, Integer()),
                 ),
             )
-            .returning(OutboxMessage.payload)
+            .returning(OutboxMessage.event_id)
         )
 
     def _outbox_rows(self, type: str, items: Iterable[OutboxItem]) -> Iterator[dict[str, Any]]:
@@ -384,7 +386,11 @@ class UnitOfWorkFactory:
         return UnitOfWork(self.session_factory, self.source)
 
 
-def check_outbox_payload(type: str, payload: str | None) -> None:
-    """Validate the data of one event an `outbox_insert_from` wrote (None: it wrote none)."""
-    if payload is not None:
+def check_outbox_event(session: Session, type: str, event_id: uuid.UUID | None) -> None:
+    """Validate the data of one event an `outbox_insert_from` wrote, read back by the id it
+    returned, in the same transaction (None: it wrote none)."""
+    if event_id is not None:
+        payload = session.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.event_id == event_id)
+        ).scalar_one()
         validate_data(type, json.loads(payload)["data"])

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from services.customers.events import CONTACT_FIELDS, contact_json, contact_of
 from services.customers.models import Customer, TagView
-from shared.db import UnitOfWork, check_outbox_payload, table_of
+from shared.db import UnitOfWork, check_outbox_event, table_of
 
 # The columns `services.customers.events.contact_of` reads, selected with a statement's RETURNING.
 CONTACT_COLUMNS = tuple(getattr(Customer, name) for name in CONTACT_FIELDS)
@@ -152,14 +152,15 @@ def emit_in_sql(uow: UnitOfWork, kind: str, events: Select[Any], changed: CTE) -
 
     One statement: the change, then one event per row of `events`, its data and envelope built
     by PostgreSQL (`UnitOfWork.outbox_insert_from`); the first event's data is checked against
-    the catalogue, as `emit_many` checks its first item.
+    the catalogue, as `emit_many` checks its first item (read back by its id: the statement
+    returns ids, not every event's payload).
     """
     written = uow.outbox_insert_from(kind, events).cte("written")
-    count, payload = uow.session.execute(
+    count, event_id = uow.session.execute(
         select(
             select(func.count()).select_from(changed).scalar_subquery(),
-            select(written.c.payload).limit(1).scalar_subquery(),
+            select(written.c.event_id).limit(1).scalar_subquery(),
         )
     ).one()
-    check_outbox_payload(kind, payload)
+    check_outbox_event(uow.session, kind, event_id)
     return int(count)
