@@ -113,9 +113,9 @@ def check_rows(
     """Validate each row as `POST /customers` does (its schema, then `new_customer` and the
     consent it records), reading nothing but the statuses and custom field definitions."""
     schema = CustomerCreateSchema()
-    # Held while checking: `new_customer`'s check of each row's status finds them in the
-    # session's identity map (weakly referenced) instead of asking the database every row.
-    statuses = session.scalars(select(Status)).all()
+    # Read once: `new_customer` checks each row's status against them, asking the database
+    # only for a key not among them (a status created meanwhile is accepted).
+    statuses = set(session.scalars(select(Status.key)))
     staged = dialect_name(session) == "postgresql"
     checked: list[Checked] = []
     for row in rows:
@@ -130,7 +130,7 @@ def check_rows(
             continue
         email, now = body.get("email"), utcnow()
         try:
-            customer = new_customer(session, body, phone_region, now, plain=True)
+            customer = new_customer(session, body, phone_region, now, plain=True, statuses=statuses)
             consents = consent_changes(
                 customer, {}, channel_states(customer), actor, proof_from(body), now
             )
@@ -150,7 +150,6 @@ def check_rows(
         else:
             record = NewRecord(key, None, columns, phones, lists, records)
             checked.append(Checked(email=email, key=key, new=record))
-    del statuses
     return checked
 
 

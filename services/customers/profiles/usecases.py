@@ -95,14 +95,16 @@ def new_customer(
     now: datetime,
     *,
     plain: bool = False,
+    statuses: set[str] | None = None,
 ) -> Customer:
     """The customer a validated body of `POST /customers` makes, not added to the session
     (an import writes many at once): status known, names, phones, VAT, every channel off unless
     the body proves consent; InvalidProfile. Whether the email is taken is the caller's check.
     `plain`: the same customer as a `CustomerDraft` (read alike, never mapped), for a caller
-    that keeps only its values."""
+    that keeps only its values. `statuses`: status keys known to exist (a caller checking many
+    rows reads them once); one missing is looked up before it is refused, and added if found."""
     status = body.get("status") or INITIAL_STATUS
-    _refuse_unknown_status(session, status)
+    _refuse_unknown_status(session, status, statuses)
     make: Any = CustomerDraft if plain else Customer
     customer: Customer = make(
         id=uuid.uuid4(),
@@ -233,10 +235,14 @@ def locked_customer(session: Session, customer_id: uuid.UUID) -> Customer:
     return customer
 
 
-def _refuse_unknown_status(session: Session, status: str) -> None:
+def _refuse_unknown_status(session: Session, status: str, known: set[str] | None = None) -> None:
+    if known is not None and status in known:
+        return
     if session.get(Status, status) is None:
-        known = session.scalars(select(Status.key).order_by(Status.position)).all()
-        raise InvalidProfile({"status": [f"unknown status {status!r}; known: {', '.join(known)}"]})
+        keys = session.scalars(select(Status.key).order_by(Status.position)).all()
+        raise InvalidProfile({"status": [f"unknown status {status!r}; known: {', '.join(keys)}"]})
+    if known is not None:
+        known.add(status)  # created since `known` was read
 
 
 def _refuse_taken_email(session: Session, email: str, own_id: uuid.UUID | None) -> None:
