@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     Index,
@@ -224,6 +225,7 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self._committed = False
+        self._closed = False
         self._wrote_outbox = False
         return self
 
@@ -237,7 +239,8 @@ class UnitOfWork:
             if not self._committed:
                 self.session.rollback()
         finally:
-            self.session.close()
+            if not self._closed:
+                self.session.close()
 
     def commit(self) -> None:
         """Make the changes and their outbox rows durable together, then wake the relays.
@@ -246,10 +249,21 @@ class UnitOfWork:
         the relays listening on this database in other processes; relays of this process are
         woken directly (`shared.events.wakeup`).
         """
-        bind = self.session.get_bind()
+        session = self.session
+        bind = session.get_bind()
         if self._wrote_outbox and bind.dialect.name == "postgresql":
-            self.session.execute(text(wakeup.NOTIFY_SQL))
-        self.session.commit()
+            session.execute(text(wakeup.NOTIFY_SQL))
+        connection = _connection_to_commit(session)
+        if connection is not None:
+            # Nothing for the Session to flush, keep or tell: commit its connection (through
+            # SQLAlchemy, which invalidates the pool on a lost database as Session.commit does)
+            # and close the Session, which hands the connection back to the pool. The consumer's
+            # transactions (raw statements only) skip the Session's commit machinery.
+            connection.commit()
+            session.close()
+            self._closed = True
+        else:
+            session.commit()
         self._committed = True
         if self._wrote_outbox:
             self._wrote_outbox = False
@@ -373,6 +387,26 @@ class UnitOfWork:
                 "created_at": now,
                 "attempts": 0,
             }
+
+
+def _connection_to_commit(session: Session) -> Connection | None:
+    """The session's connection when committing it then closing the session does all that
+    `Session.commit` would: one root transaction on one connection (each is there under its
+    engine too: no second database, no two-phase), no object to flush or keep usable after the
+    commit (the session holds none), and no listener of the session's commit. Else None."""
+    transaction = session.get_transaction()
+    if (
+        transaction is None
+        or session.identity_map
+        or session.new
+        or session.deleted
+        or session.in_nested_transaction()
+        or session.dispatch.before_commit
+        or session.dispatch.after_commit
+    ):
+        return None
+    connections = {entry[0] for entry in transaction._connections.values()}
+    return connections.pop() if len(connections) == 1 else None
 
 
 class UnitOfWorkFactory:

@@ -43,7 +43,8 @@ def execute_rows(
     PostgreSQL. Returns nothing: a statement whose rows are wanted goes through the session."""
     if not rows:
         return
-    dialect = session.get_bind().dialect
+    connection = session.connection()  # the session's, in its transaction: asked for once
+    dialect = connection.dialect
     prepared = (
         _prepare(statement, dialect, tuple(rows[0])) if dialect.name == "postgresql" else None
     )
@@ -52,7 +53,8 @@ def execute_rows(
         return
     sql, constants, processors = prepared
     parameters = [_parameters(row, constants, processors) for row in rows]
-    with driver_connection(session).cursor() as cursor:
+    driver: Any = connection.connection.driver_connection
+    with driver.cursor() as cursor:
         if len(parameters) == 1:
             cursor.execute(sql, parameters[0])
         else:
