@@ -22,8 +22,14 @@ _EMPTY_JSON: dict[type, str] = {list: "[]", dict: "{}"}
 
 
 def copy_line(values: Iterable[Any]) -> str:
-    """The values as one COPY text line, without its line break."""
-    return "\t".join(map(copy_value, values))
+    """The values as one COPY text line, without its line break (`copy_value` of each; a null
+    or a text, most of a customer's 44 values, written without the call)."""
+    return "\t".join(
+        [
+            "\\N" if value is None else escaped(value) if type(value) is str else copy_value(value)
+            for value in values
+        ]
+    )
 
 
 def copy_value(value: Any) -> str:
@@ -55,7 +61,7 @@ def json_text(value: Any) -> str:
     """A JSON value's text (the empty list and object, most rows' own, made once)."""
     if not value and type(value) in _EMPTY_JSON:
         return _EMPTY_JSON[type(value)]
-    return json.dumps(value, default=json_value)
+    return _JSON.encode(value)
 
 
 def json_value(value: Any) -> Any:
@@ -65,3 +71,7 @@ def json_value(value: Any) -> Any:
     if isinstance(value, Decimal | uuid.UUID):
         return str(value)
     return value
+
+
+_JSON = json.JSONEncoder(default=json_value)
+"""`json.dumps(value, default=json_value)`'s encoder, made once (`dumps` makes one per call)."""

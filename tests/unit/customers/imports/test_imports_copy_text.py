@@ -36,6 +36,7 @@ from services.customers.imports.copy_text import copy_line, copy_value
 )
 def test_each_value_is_written_as_copy_reads_it(value: object, text: str) -> None:
     assert copy_value(value) == text
+    assert copy_line([value]) == text  # the line's own paths for nulls and texts alike
 
 
 def test_a_line_is_its_values_between_tabs() -> None:
