@@ -250,8 +250,8 @@ class UnitOfWork:
         woken directly (`shared.events.wakeup`).
         """
         session = self.session
-        bind = session.get_bind()
-        if self._wrote_outbox and bind.dialect.name == "postgresql":
+        bind = session.get_bind() if self._wrote_outbox else None
+        if bind is not None and bind.dialect.name == "postgresql":
             session.execute(text(wakeup.NOTIFY_SQL))
         connection = _connection_to_commit(session)
         if connection is not None:
@@ -265,7 +265,7 @@ class UnitOfWork:
         else:
             session.commit()
         self._committed = True
-        if self._wrote_outbox:
+        if bind is not None:
             self._wrote_outbox = False
             engine = bind if isinstance(bind, Engine) else bind.engine
             wakeup.outbox_committed(wakeup.database_key(engine))
