@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from shared.broker import subscriptions
-from shared.events.topology import DEAD_EXCHANGE, EVENTS_EXCHANGE, dead_queue, service_queue
+from shared.events.topology import (
+    DEAD_EXCHANGE,
+    EVENTS_EXCHANGE,
+    broker_definitions,
+    dead_queue,
+    service_queue,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFINITIONS: dict[str, Any] = json.loads(
@@ -57,3 +63,11 @@ def test_a_services_dead_letter_queue_is_declared_as_the_definitions_say(service
     arguments = service_queue(service, SUBSCRIPTIONS[service]).queue_arguments
     assert arguments["x-dead-letter-exchange"] == queue.exchange.name
     assert arguments["x-dead-letter-routing-key"] == queue.routing_key
+
+
+def test_definitions_for_another_virtual_host_put_everything_there() -> None:
+    definitions = broker_definitions({"tags": ["customer.created"]}, {"tags": "crm-tags"}, 3, "v")
+    assert definitions["vhosts"] == [{"name": "v"}]
+    for kind in ("permissions", "topic_permissions", "policies", "exchanges", "queues", "bindings"):
+        assert definitions[kind] and {entry["vhost"] for entry in definitions[kind]} == {"v"}
+    assert definitions["policies"][0]["definition"] == {"delivery-limit": 3}
