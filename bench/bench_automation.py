@@ -59,9 +59,13 @@ def _payment(customer_id: uuid.UUID) -> OutgoingMessage:
     return OutgoingMessage(routing_key=PAYMENT, body=event.to_json(), message_id=event.id)
 
 
-def run_latency(suite: Suite, customers: Sequence[uuid.UUID], rate: float) -> list[float]:
-    """Seconds from each payment's publish to `GET /customers/{id}` showing `active`."""
+def run_latency(
+    suite: Suite, customers: Sequence[uuid.UUID], rate: float
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Seconds from each payment's publish to `GET /customers/{id}` showing `active`; and the
+    milliseconds of each stage of it (`STAGES`), for the figure's note."""
     published: dict[uuid.UUID, float] = {}
+    polled: dict[uuid.UUID, float] = {}  # when the watcher's query first saw it active
     seen: dict[uuid.UUID, float] = {}
     probing: set[uuid.UUID] = set()  # a GET on its way
     done = threading.Event()
@@ -91,6 +95,7 @@ def run_latency(suite: Suite, customers: Sequence[uuid.UUID], rate: float) -> li
                         (waiting,),
                     ).fetchall()
                     for (customer_id,) in changed:
+                        polled.setdefault(customer_id, time.perf_counter())
                         probing.add(customer_id)
                         getters.submit(probe, customer_id)
                 if done.is_set() and time.perf_counter() > deadline[0]:
@@ -112,7 +117,47 @@ def run_latency(suite: Suite, customers: Sequence[uuid.UUID], rate: float) -> li
         watcher.join(35)
     finally:
         publisher.close()
-    return [seen[c] - published[c] for c in published if c in seen]
+    return [seen[c] - published[c] for c in published if c in seen], _stages(
+        suite, published, polled, seen
+    )
+
+
+STAGES = ("published->status written", "->seen by the poll", "->GET answered")
+
+
+def _stages(
+    suite: Suite,
+    published: dict[uuid.UUID, float],
+    polled: dict[uuid.UUID, float],
+    seen: dict[uuid.UUID, float],
+) -> dict[str, list[float]]:
+    """Milliseconds of each stage of the payments seen: until the customers worker wrote the
+    status (its `status_changed_at`, taken before its commit, by the same clock), until the
+    watcher's query saw it committed, until the GET answered it."""
+    offset = time.time() - time.perf_counter()  # perf_counter -> the wall clock
+    with psycopg.connect(suite.dsn("customers"), autocommit=True) as connection:
+        written: dict[uuid.UUID, float] = dict(
+            connection.execute(
+                "SELECT id, extract(epoch FROM status_changed_at) FROM customers"
+                " WHERE id = ANY(%s)",
+                (list(seen),),
+            ).fetchall()
+        )
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
+    for customer_id, answered in seen.items():
+        at = float(written[customer_id]) - offset
+        stages[STAGES[0]].append((at - published[customer_id]) * 1000)
+        stages[STAGES[1]].append((polled[customer_id] - at) * 1000)
+        stages[STAGES[2]].append((answered - polled[customer_id]) * 1000)
+    return stages
+
+
+def _stage_note(stages: dict[str, list[float]]) -> str:
+    return "; stages p50/p99 ms: " + ", ".join(
+        f"{name} {statistics.median(values):.0f}/{percentile(values, 0.99):.0f}"
+        for name, values in stages.items()
+        if values
+    )
 
 
 def _count_status(suite: Suite, customers: Sequence[uuid.UUID], status: str) -> int:
@@ -236,7 +281,8 @@ def bench_automation() -> list[Result]:
             suite.start(warm[0])
             say(f"automation: warming up with {WARM_UP} payments (not measured)")
             run_throughput(suite, warm, timeout)
-            latency = [s * 1000 for s in run_latency(suite, leads[:latency_events], rate)]
+            latencies, stages = run_latency(suite, leads[:latency_events], rate)
+            latency = [s * 1000 for s in latencies]
             seconds, converted = run_throughput(suite, leads[latency_events:], timeout)
             load = os.getloadavg()[0]
             more = max(0, facts - due - latency_events - events)
@@ -261,6 +307,7 @@ def bench_automation() -> list[Result]:
             " first; seen by a 5 ms poll, then GET /customers/{id}"
             + f" ({WORKERS} at once, as many as the API's workers)"
             + late
+            + _stage_note(stages)
             + "; baseline: raw pika publish (confirms) to receipt at the same rate",
         ),
         Result(
