@@ -60,10 +60,11 @@ def _payment(customer_id: uuid.UUID) -> OutgoingMessage:
 
 
 def run_latency(
-    suite: Suite, customers: Sequence[uuid.UUID], rate: float
+    suite: Suite, customers: Sequence[uuid.UUID], rate: float, gets: bool = True
 ) -> tuple[list[float], dict[str, list[float]]]:
     """Seconds from each payment's publish to `GET /customers/{id}` showing `active`; and the
-    milliseconds of each stage of it (`STAGES`), for the figure's note."""
+    milliseconds of each stage of it (`STAGES`), for the figure's note. Without `gets`: until
+    the watcher's query sees the status committed (no GET, nor its load on the machine)."""
     published: dict[uuid.UUID, float] = {}
     polled: dict[uuid.UUID, float] = {}  # when the watcher's query first saw it active
     seen: dict[uuid.UUID, float] = {}
@@ -96,6 +97,9 @@ def run_latency(
                     ).fetchall()
                     for (customer_id,) in changed:
                         polled.setdefault(customer_id, time.perf_counter())
+                        if not gets:
+                            seen[customer_id] = polled[customer_id]
+                            continue
                         probing.add(customer_id)
                         getters.submit(probe, customer_id)
                 if done.is_set() and time.perf_counter() > deadline[0]:
@@ -275,13 +279,16 @@ def bench_automation() -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="crm_bench_automation_") as scratch:
         suite = Suite(vhost_url, Path(scratch))
         say(f"automation: seeding {latency_events + events:,} leads and {due:,} active customers")
-        leads, actives = seed_customers(suite, WARM_UP + latency_events + events, due)
+        leads, actives = seed_customers(suite, WARM_UP + 2 * latency_events + events, due)
         warm, leads = leads[:WARM_UP], leads[WARM_UP:]
+        quiet, leads = leads[:latency_events], leads[latency_events:]
         try:
             suite.start(warm[0])
             say(f"automation: warming up with {WARM_UP} payments (not measured)")
             run_throughput(suite, warm, timeout)
             latencies, stages = run_latency(suite, leads[:latency_events], rate)
+            say(f"automation: latency again, {latency_events:,} payments, no GET (poll only)")
+            committed = [s * 1000 for s in run_latency(suite, quiet, rate, gets=False)[0]]
             latency = [s * 1000 for s in latencies]
             seconds, converted = run_throughput(suite, leads[latency_events:], timeout)
             load = os.getloadavg()[0]
@@ -297,26 +304,25 @@ def bench_automation() -> list[Result]:
     drain_rate = inactive / drained if drained > 0 else 0.0
     late = "" if len(latency) == latency_events else f"; {latency_events - len(latency)} late"
     return [
-        Result(
-            "payment->GET active p50",
-            statistics.median(latency) if latency else 0.0,
-            "ms",
-            statistics.median(raw_latency) if raw_latency else None,
-            higher_is_better=False,
+        *_p50_p99(
+            "payment->GET active",
+            latency,
+            raw_latency,
             note=f"{latency_events:,} billing.payment.recorded at {rate:.0f}/s, each a lead's"
             " first; seen by a 5 ms poll, then GET /customers/{id}"
             + f" ({WORKERS} at once, as many as the API's workers)"
             + late
             + _stage_note(stages)
             + "; baseline: raw pika publish (confirms) to receipt at the same rate",
-        ),
-        Result(
-            "payment->GET active p99",
-            percentile(latency, 0.99),
-            "ms",
-            percentile(raw_latency, 0.99),
-            higher_is_better=False,
             goal=f"p99 < {LATENCY_GOAL_MS:.0f} ms",
+        ),
+        *_p50_p99(
+            "payment->status committed",
+            committed,
+            raw_latency,
+            note="the same at the same rate, seen committed by the 5 ms poll, without the GETs"
+            " (the API's and the client's CPU for 200 GETs/s is about the two workers' on this"
+            " machine); baseline: raw pika as above",
         ),
         Result(
             f"pipeline, {events:,} payments",
@@ -348,5 +354,29 @@ def bench_automation() -> list[Result]:
             note=f"sweep {swept:.1f} s in chunks of {CHUNK:,} (one transaction each), drained in"
             f" {drained:.1f} s ({inactive:,} inactive); the pipeline's own rate above:"
             f" {throughput:,.0f} ev/s; baseline: raw pika round trip",
+        ),
+    ]
+
+
+def _p50_p99(
+    name: str, ours: Sequence[float], raw: Sequence[float], note: str, goal: str = ""
+) -> list[Result]:
+    """A latency's p50 (with the note) and p99 (with the goal), beside raw's, in milliseconds."""
+    return [
+        Result(
+            f"{name} p50",
+            statistics.median(ours) if ours else 0.0,
+            "ms",
+            statistics.median(raw) if raw else None,
+            higher_is_better=False,
+            note=note,
+        ),
+        Result(
+            f"{name} p99",
+            percentile(ours, 0.99),
+            "ms",
+            percentile(raw, 0.99),
+            higher_is_better=False,
+            goal=goal,
         ),
     ]
