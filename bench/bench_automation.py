@@ -321,8 +321,8 @@ def bench_automation() -> list[Result]:
             committed,
             raw_latency,
             note="the same at the same rate, seen committed by the 5 ms poll, without the GETs"
-            " (the API's and the client's CPU for 200 GETs/s is about the two workers' on this"
-            " machine); baseline: raw pika as above",
+            " (200 GETs/s cost the API and the client ~0.35 of a core, half the two workers'"
+            " on this 2-core machine); baseline: raw pika as above",
         ),
         Result(
             f"pipeline, {events:,} payments",
