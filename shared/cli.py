@@ -14,7 +14,7 @@ from gunicorn import glogging
 
 from shared.auth.tokens import CUSTOMER, STAFF, STAFF_SCOPES
 from shared.logging import configure_logging
-from shared.settings import SERVICES, WEB_THREADS, ConfigurationError, Settings
+from shared.settings import SERVICES, ConfigurationError, Settings, web_threads
 
 log = logging.getLogger("crm")
 
@@ -99,7 +99,7 @@ def gunicorn_options(service: str, port: int, workers: int, log_level: str) -> d
         "proc_name": f"crm web {service}",
         "workers": workers,
         "worker_class": "gthread",
-        "threads": WEB_THREADS,
+        "threads": web_threads(service),
         "timeout": 60,
         "graceful_timeout": 20,
         # Each request is logged once, by the app (crm.access, with its subject); gunicorn's

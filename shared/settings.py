@@ -15,8 +15,18 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-WEB_THREADS = 4
-"""Threads of each `crm web` process (gunicorn's gthread worker)."""
+WEB_THREADS = {"registration": 8}
+"""Threads of each `crm web` process (gunicorn's gthread worker) where a service needs other than
+`DEFAULT_WEB_THREADS`: registration's logins hold a thread for a whole Argon2id hash, so it has
+more, for the other requests to find one free during a login storm."""
+
+DEFAULT_WEB_THREADS = 4
+
+
+def web_threads(service: str) -> int:
+    """How many threads each `crm web <service>` process serves requests with."""
+    return WEB_THREADS.get(service, DEFAULT_WEB_THREADS)
+
 
 SERVICES = ("customers", "tags", "registration", "notifications", "automation")
 DEVELOPMENT = "development"

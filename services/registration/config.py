@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from shared.settings import WEB_THREADS, ConfigurationError, Settings
+from shared.settings import ConfigurationError, Settings, web_threads
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*$")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -38,11 +38,12 @@ HASH_QUEUE = 1
 
 
 def _cpu_share() -> int:
-    # Every core, as many as leave one of the process's threads to the other requests: a
-    # client's kept-alive connections may all land on one process, which must then be able to
-    # keep the cores busy alone (half the cores each halved the logins in that case). The
-    # hashing threads run niced, so the other requests keep their share of the CPU.
-    return max(1, min(os.cpu_count() or 2, WEB_THREADS - 1 - HASH_QUEUE))
+    # Every core, within half the process's threads (hashing and waiting included): a client's
+    # kept-alive connections may all land on one process, which must then be able to keep the
+    # cores busy alone (half the cores each halved the logins in that case), and the other
+    # half of the threads stays free for the other requests. The hashing threads run niced,
+    # so those requests keep their share of the CPU too.
+    return max(1, min(os.cpu_count() or 2, web_threads("registration") // 2 - HASH_QUEUE))
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class RegistrationConfig:
     hash_wait_seconds: float = 10.0
     hash_queue: int | None = HASH_QUEUE
     """Callers that may wait for a hashing slot beyond those hashing; the next gets a 503 at
-    once. By default hashing and waiting take at most `WEB_THREADS - 1` of a process's threads."""
+    once. By default hashing and waiting take at most half of a web process's threads."""
     proxy_hops: int = 0
     """Proxies in front whose X-Forwarded-For is trusted (the gateway: 1 in the real mode)."""
     link_base_url: str = "http://127.0.0.1:8000"

@@ -6,17 +6,17 @@ import pytest
 
 from services.registration import config
 from services.registration.config import RegistrationConfig
-from shared.settings import WEB_THREADS, Settings
+from shared.settings import Settings, web_threads
 
 
 @pytest.mark.parametrize("cores", [1, 2, 4, 8, 64])
-def test_hashing_and_waiting_leave_a_web_thread_to_the_other_requests(
+def test_hashing_and_waiting_leave_half_the_web_threads_to_the_other_requests(
     monkeypatch: pytest.MonkeyPatch, cores: int
 ) -> None:
     monkeypatch.setattr(config.os, "cpu_count", lambda: cores)
     defaults = RegistrationConfig.from_env(Settings(service="registration"), environ={})
     assert defaults.hash_queue is not None
-    assert 1 <= defaults.hash_concurrency + defaults.hash_queue <= WEB_THREADS - 1
+    assert 1 <= defaults.hash_concurrency + defaults.hash_queue <= web_threads("registration") // 2
 
 
 def test_on_two_cores_one_process_alone_can_hash_on_both(monkeypatch: pytest.MonkeyPatch) -> None:
