@@ -1,4 +1,4 @@
-"""Gunicorn's web processes log each request once: the app's crm.access line, not gunicorn's too."""
+"""What `crm web` gives gunicorn: one access line per request (the app's), threads per service."""
 
 from __future__ import annotations
 
@@ -30,3 +30,11 @@ def test_gunicorn_writes_no_access_line_and_builds_none_even_with_a_logging_dict
         # raises, so this also fails if the atoms are still built per request.
         logger.access(None, None, {}, None)
     assert [r for r in caplog.records if r.name == "gunicorn.access"] == []
+
+
+def test_registration_serves_with_more_threads_than_the_others_for_its_hashes() -> None:
+    threads = {
+        service: gunicorn_options(service, 8101, 2, "info")["threads"]
+        for service in ("registration", "customers")
+    }
+    assert threads == {"registration": 8, "customers": 4}
