@@ -13,13 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.customers.models import CustomerTag, TagView
 from services.customers.read_your_writes import Owner, Projection
 from services.customers.tagging.errors import UnknownTags
-from services.customers.tagging.set_based import insert_for
-from shared.db import UnitOfWork
+from services.customers.tagging.set_based import dialect_name
+from shared.db import UnitOfWork, table_of
+from shared.events.statements import execute_rows
 
 
 def name_key(name: str) -> str:
@@ -42,21 +44,26 @@ def project_tag(session: Session, state: Mapping[str, Any]) -> None:
         "is_fixed": _typed(state, "is_fixed", bool),
         "updated_at": _typed(state, "updated_at", datetime),
     }
-    statement = insert_for(session, TagView).values(values)
+    execute_rows(session, _TAG_UPSERT[dialect_name(session)], [values])
+
+
+def _tag_upsert(insert: Any) -> Any:
+    # On the table, not the mapped class: a Core statement, which execute_rows can prepare.
+    table = table_of(TagView)
+    statement = insert(table)
     excluded = statement.excluded
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[TagView.id],
-            set_={
-                TagView.name: excluded.name,
-                TagView.color: excluded.color,
-                TagView.order: excluded.order,
-                TagView.is_fixed: excluded.is_fixed,
-                TagView.updated_at: excluded.updated_at,
-            },
-            where=TagView.updated_at <= excluded.updated_at,
-        )
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={
+            name: excluded[name] for name in ("name", "color", "order", "is_fixed", "updated_at")
+        },
+        where=table.c.updated_at <= excluded.updated_at,
     )
+
+
+# Built once, per dialect, and run through the backbone's execute_rows (on PostgreSQL the
+# consumer's tag events then skip SQLAlchemy's execution machinery, compiled once).
+_TAG_UPSERT = {"postgresql": _tag_upsert(postgresql.insert), "sqlite": _tag_upsert(sqlite.insert)}
 
 
 def _typed(state: Mapping[str, Any], name: str, kind: type, nullable: bool = False) -> Any:
